@@ -1,0 +1,1 @@
+"""The sync run: each step idempotent and resumable, recorded in the run ledger."""

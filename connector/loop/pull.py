@@ -1,0 +1,167 @@
+"""Step 3 of the loop (gather): pull resolved tickets from one system into the state store.
+
+Pages are fetched on a background thread while the previous page is stored, so wall time stays close
+to the HTTP lower bound. Each page is stored together with the cursor in one transaction; the cursor
+never passes the run's start minus the safety lag, and never moves backwards.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TypeVar
+
+from connector.config import JiraSystem, ServiceNowSystem
+from connector.errors import ResponseError, VloopError
+from connector.mapping import Mapping, MappingValueError, to_ticket
+from connector.model import Cursor, SystemPull, Ticket
+from connector.store import Store
+from connector.systems import RawPage, Source
+
+log = logging.getLogger("vloop.pull")
+T = TypeVar("T")
+_DONE = object()
+
+
+def prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """Iterate `items` on a worker thread, `depth` ahead; exceptions surface at the same position."""
+    slots: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        slots.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            slots.put(_DONE)
+        except BaseException as exc:
+            slots.put(exc)
+
+    worker = threading.Thread(target=work, name="vloop-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = slots.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        worker.join(timeout=5)
+
+
+def make_source(name: str, config: ServiceNowSystem | JiraSystem, mapping: Mapping) -> Source:
+    if isinstance(config, ServiceNowSystem):
+        from connector.systems.servicenow import ServiceNowSource
+
+        return ServiceNowSource(name, config, mapping)
+    from connector.systems.jira import JiraSource
+
+    return JiraSource(name, config, mapping)
+
+
+@dataclass
+class PullPlan:
+    since: datetime
+    signpost: Cursor
+    previous: Cursor | None
+
+
+def plan(store: Store, name: str, config: ServiceNowSystem | JiraSystem, started: datetime,
+         since: datetime | None = None) -> PullPlan:
+    """Where to start: `--since`, else the stored cursor minus the overlap, else the initial lookback."""
+    previous = store.cursor(name)
+    if since is None:
+        since = (previous.at - config.pull.overlap) if previous else (started - config.pull.initial_lookback)
+    return PullPlan(since=since, signpost=Cursor(started - config.pull.safety_lag, ""), previous=previous)
+
+
+@dataclass
+class PullProgress:
+    pages: int = 0
+    tickets: int = 0
+    new_resolutions: int = 0
+    cursor: Cursor | None = None
+    mapping_errors: list[str] = field(default_factory=list)
+
+
+def tickets_of(source: Source, name: str, page: RawPage) -> list[Ticket]:
+    mapping = getattr(source, "resolved_mapping", source.mapping)
+    out = []
+    for record in page.records:
+        try:
+            out.append(to_ticket(mapping, name, record))
+        except MappingValueError as exc:
+            ident = record.get("number") or record.get("key") or record.get("sys_id") or record.get("id")
+            raise ResponseError(name, f"record {ident}", f"cannot be mapped: {exc}",
+                                hint="fix the mapping (docs/mappings.md); the cursor stays before this record"
+                                ) from None
+    return out
+
+
+def pull_system(store: Store, name: str, source: Source, pull_plan: PullPlan, run_id: int | None, *,
+                dry_run: bool = False, on_page: Callable[[PullProgress], None] | None = None) -> PullProgress:
+    """Pull every page into the store; raise VloopError when the system fails (cursor stays safe)."""
+    progress = PullProgress(cursor=pull_plan.previous)
+    source.connect()
+    for page in prefetch(source.pull_resolved(pull_plan.since)):
+        tickets = tickets_of(source, name, page)
+        cursor = _next_cursor(progress.cursor, page.last, pull_plan.signpost)
+        if not dry_run:
+            progress.new_resolutions += store.save_page(name, tickets, cursor, run_id)
+        progress.cursor = cursor
+        progress.pages += 1
+        progress.tickets += len(tickets)
+        if on_page is not None:
+            on_page(progress)
+    return progress
+
+
+def _next_cursor(current: Cursor | None, last: Cursor | None, signpost: Cursor) -> Cursor | None:
+    if last is None:
+        return current
+    capped = min(last, signpost)
+    return capped if current is None or capped > current else current
+
+
+def run_pull(store: Store, name: str, config: ServiceNowSystem | JiraSystem, mapping: Mapping, run_id: int | None,
+             started: datetime, *, since: datetime | None = None, dry_run: bool = False,
+             source: Source | None = None) -> SystemPull:
+    """Pull one system, recording the step in the run ledger; failures are reported, not raised."""
+    pull_plan = plan(store, name, config, started, since)
+    source = source or make_source(name, config, mapping)
+    if run_id is not None:
+        store.start_step(run_id, name, "pull")
+    t0 = time.monotonic()
+    progress = PullProgress(cursor=pull_plan.previous)
+
+    def remember(p: PullProgress) -> None:
+        nonlocal progress
+        progress = p
+
+    status, error = "ok", None
+    try:
+        progress = pull_system(store, name, source, pull_plan, run_id, dry_run=dry_run, on_page=remember)
+    except VloopError as exc:
+        status, error = "failed", str(exc)
+        log.error("%s", exc)
+    if run_id is not None:
+        store.finish_step(run_id, name, "pull", status=status, pages=progress.pages, records=progress.tickets,
+                          new_resolutions=progress.new_resolutions, error=error)
+    return SystemPull(system=name, status="ok" if status == "ok" else "failed", pages=progress.pages,
+                      tickets=progress.tickets, new_resolutions=progress.new_resolutions,
+                      cursor_before=pull_plan.previous, cursor_after=progress.cursor, error=error,
+                      duration_s=round(time.monotonic() - t0, 3))

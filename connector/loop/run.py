@@ -1,0 +1,62 @@
+"""One sync run across the configured systems: lock, ledger, and (at this stage) the pull step."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from connector.config import Loaded
+from connector.loop.pull import run_pull
+from connector.model import SystemPull
+from connector.store import Store
+
+log = logging.getLogger("vloop.run")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: int | None
+    status: Literal["ok", "partial", "failed", "locked"]
+    started_at: datetime
+    finished_at: datetime
+    systems: list[SystemPull] = field(default_factory=list)
+    dry_run: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id, "status": self.status, "dry_run": self.dry_run,
+            "started_at": self.started_at.isoformat(), "finished_at": self.finished_at.isoformat(),
+            "systems": [
+                {"system": s.system, "status": s.status, "pages": s.pages, "tickets": s.tickets,
+                 "new_resolutions": s.new_resolutions,
+                 "cursor": s.cursor_after.at.isoformat() if s.cursor_after else None,
+                 "duration_s": s.duration_s, "error": s.error}
+                for s in self.systems
+            ],
+        }
+
+
+def sync(loaded: Loaded, store: Store, *, only: str | None = None, since: datetime | None = None,
+         dry_run: bool = False, now: datetime | None = None) -> RunResult:
+    """Run the loop once. A failing system does not stop the others; the run is then `partial`."""
+    started = (now or datetime.now(UTC)).astimezone(UTC)
+    with store.lock() as acquired:
+        if not acquired:
+            log.warning("another sync run holds the lock; nothing done")
+            return RunResult(None, "locked", started, datetime.now(UTC), dry_run=dry_run)
+        run_id = store.start_run(dry_run=dry_run)
+        results: list[SystemPull] = []
+        for name, system in loaded.config.systems.items():
+            if (only and name != only) or not system.enabled:
+                continue
+            log.info("%s: pulling resolved tickets", name)
+            results.append(run_pull(store, name, system, loaded.mappings[name], run_id, started,
+                                    since=since, dry_run=dry_run))
+        failed = sum(1 for r in results if r.status != "ok")
+        status: Literal["ok", "partial", "failed"] = (
+            "ok" if not failed else "failed" if failed == len(results) else "partial")
+        result = RunResult(run_id, status, started, datetime.now(UTC), results, dry_run)
+        store.finish_run(run_id, status, result.as_dict())
+        return result

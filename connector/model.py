@@ -1,0 +1,88 @@
+"""Frozen value objects named after the glossary in DESIGN.md. Every datetime is timezone-aware UTC."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+TicketState = Literal["open", "resolved", "closed", "canceled"]
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def aware(value: datetime) -> datetime:
+    """Return `value` in UTC, refusing naive datetimes: a naive one is a bug at the source edge."""
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: convert to UTC where it is read")
+    return value.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class PersonRef:
+    """The requester as one system sees them; `key` is the cross-system identity."""
+
+    key: str
+    email: str | None = None
+    name: str | None = None
+    account_id: str | None = None
+    language: str | None = None
+    timezone: str | None = None
+
+    @staticmethod
+    def make_key(system: str, email: str | None, account_id: str | None) -> str | None:
+        """Normalised email when known (the same person across systems), else system + account id."""
+        if email and "@" in email:
+            return email.strip().lower()
+        if account_id:
+            return f"{system}:{account_id}"
+        return None
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """A canonical ticket made from one system's incident or issue by the mapping."""
+
+    system: str
+    id: str
+    number: str
+    title: str
+    state: TicketState
+    status: str
+    opened_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    updated_at: datetime | None
+    requester: PersonRef | None
+    assignee: PersonRef | None = None
+    group: str | None = None
+    service: str | None = None
+    category: str | None = None
+    priority: int | None = None
+    channel: str | None = None
+    language: str | None = None
+    reopen_count: int = 0
+    reassignment_count: int = 0
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True, order=True)
+class Cursor:
+    """Keyset position in a stream: everything at or before (at, id) has been stored."""
+
+    at: datetime
+    id: str = ""
+
+
+@dataclass(frozen=True)
+class SystemPull:
+    """What one sync run pulled from one system."""
+
+    system: str
+    status: Literal["ok", "failed", "skipped"]
+    pages: int = 0
+    tickets: int = 0
+    new_resolutions: int = 0
+    cursor_before: Cursor | None = None
+    cursor_after: Cursor | None = None
+    error: str | None = None
+    duration_s: float = 0.0

@@ -1,0 +1,58 @@
+"""Human and JSON summaries for `vloop sync`, `vloop status` and the demo."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from connector.loop.run import RunResult
+from connector.store import SystemStatus
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "never"
+
+
+def format_run(result: RunResult) -> str:
+    if result.status == "locked":
+        return "Another sync run is in progress; this one did nothing."
+    head = f"Sync run {result.run_id}: {result.status}" + (" (dry run: nothing stored)" if result.dry_run else "")
+    lines = [head]
+    for s in result.systems:
+        cursor = _when(s.cursor_after.at) if s.cursor_after else "none"
+        lines.append(f"  {s.system:<12} {s.status:<6} {s.tickets:>7} tickets in {s.pages} pages, "
+                     f"{s.new_resolutions} new resolutions, cursor {cursor}, {s.duration_s:.1f}s")
+        if s.error:
+            lines.append(f"  {'':<12} error: {s.error}")
+    return "\n".join(lines)
+
+
+def status_dict(statuses: Sequence[SystemStatus], last_run: dict[str, Any] | None) -> dict[str, Any]:
+    return {
+        "systems": [{
+            "system": s.system,
+            "cursor": {"at": s.cursor.at.isoformat(), "id": s.cursor.id} if s.cursor else None,
+            "tickets": s.tickets, "resolutions": s.resolutions,
+            "last_run": {"id": s.last_run_id, "status": s.last_run_status,
+                         "at": s.last_run_at.isoformat() if s.last_run_at else None, "error": s.last_error}
+            if s.last_run_id else None,
+        } for s in statuses],
+        "last_run": {"id": last_run["id"], "status": last_run["status"],
+                     "started_at": last_run["started_at"].isoformat(),
+                     "finished_at": last_run["finished_at"].isoformat() if last_run["finished_at"] else None}
+        if last_run else None,
+    }
+
+
+def format_status(statuses: Sequence[SystemStatus], last_run: dict[str, Any] | None) -> str:
+    lines = [f"{'system':<12} {'cursor':<24} {'tickets':>8} {'resolutions':>12}  last run"]
+    for s in statuses:
+        cursor = _when(s.cursor.at) if s.cursor else "none"
+        run = f"#{s.last_run_id} {s.last_run_status} at {_when(s.last_run_at)}" if s.last_run_id else "never"
+        lines.append(f"{s.system:<12} {cursor:<24} {s.tickets:>8} {s.resolutions:>12}  {run}")
+        if s.last_error:
+            lines.append(f"{'':<12} last error: {s.last_error}")
+    if last_run:
+        lines.append(f"Last sync run #{last_run['id']}: {last_run['status']}, started {_when(last_run['started_at'])}")
+    return "\n".join(lines)

@@ -1,0 +1,133 @@
+"""The state store's tables. Changing them means adding an Alembic migration (connector/store/migrations)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC in Python, naive UTC in the column: SQLite has no time zones, PostgreSQL gets timestamptz."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime refused by the state store")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        out: datetime = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return out
+
+
+metadata = MetaData(naming_convention={
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+})
+
+cursors = Table(
+    "cursors", metadata,
+    Column("system", String(100), primary_key=True),
+    Column("stream", String(100), primary_key=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("last_id", String(200), nullable=False, default=""),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+persons = Table(
+    "persons", metadata,
+    Column("key", String(320), primary_key=True),
+    Column("email", String(320)),
+    Column("name", String(300)),
+    Column("language", String(20)),
+    Column("timezone", String(64)),
+    Column("first_seen", UTCDateTime, nullable=False),
+    Column("last_seen", UTCDateTime, nullable=False),
+)
+
+tickets = Table(
+    "tickets", metadata,
+    Column("system", String(100), primary_key=True),
+    Column("id", String(200), primary_key=True),
+    Column("number", String(100), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("status", String(100), nullable=False),
+    Column("opened_at", UTCDateTime),
+    Column("resolved_at", UTCDateTime),
+    Column("closed_at", UTCDateTime),
+    Column("updated_at", UTCDateTime),
+    Column("requester_key", String(320)),
+    Column("assignee_key", String(320)),
+    Column("group_name", String(300)),
+    Column("service", String(300)),
+    Column("category", String(200)),
+    Column("priority", Integer),
+    Column("channel", String(100)),
+    Column("language", String(20)),
+    Column("reopen_count", Integer, nullable=False, default=0),
+    Column("reassignment_count", Integer, nullable=False, default=0),
+    Column("raw", JSON, nullable=False),
+    Column("pulled_at", UTCDateTime, nullable=False),
+    Index("ix_tickets_requester", "requester_key"),
+)
+
+resolutions = Table(
+    "resolutions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("system", String(100), nullable=False),
+    Column("ticket_id", String(200), nullable=False),
+    Column("resolved_at", UTCDateTime, nullable=False),
+    Column("first_seen_run", Integer, ForeignKey("runs.id"), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("system", "ticket_id", "resolved_at", name="uq_resolutions_key"),
+)
+
+runs = Table(
+    "runs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Column("status", String(20), nullable=False),  # running | ok | partial | failed
+    Column("dry_run", Integer, nullable=False, default=0),
+    Column("summary", JSON),
+)
+
+run_steps = Table(
+    "run_steps", metadata,
+    Column("run_id", Integer, ForeignKey("runs.id"), primary_key=True),
+    Column("system", String(100), primary_key=True),
+    Column("step", String(50), primary_key=True),
+    Column("status", String(20), nullable=False),  # running | ok | failed | skipped
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Column("pages", Integer, nullable=False, default=0),
+    Column("records", Integer, nullable=False, default=0),
+    Column("new_resolutions", Integer, nullable=False, default=0),
+    Column("error", Text),
+)

@@ -1,0 +1,37 @@
+"""The only modules that speak a system's API. Everything above them sees `Source` and `RawPage`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from connector.mapping import Mapping
+from connector.model import Cursor
+
+
+@dataclass(frozen=True)
+class RawPage:
+    """One page of raw records in (resolution time, id) order, and the cursor after its last record."""
+
+    records: list[dict[str, Any]]
+    last: Cursor | None
+
+
+class Source(Protocol):
+    name: str
+    mapping: Mapping
+
+    def connect(self) -> None:
+        """Authenticate and discover what the mapping needs (server flavour, custom field ids)."""
+
+    def pull_resolved(self, since: datetime, until: datetime | None = None) -> Iterator[RawPage]:
+        """Resolved records with resolution time >= `since`, ascending, one page at a time."""
+
+    def missing_fields(self) -> list[str]:
+        """Source paths of the mapping that the system does not know (for `vloop validate --check-connection`)."""
+
+    @property
+    def requests_sent(self) -> int:
+        """HTTP requests sent so far, retries included."""

@@ -1,0 +1,213 @@
+"""Jira Cloud and Data Center through the `jira` package, with its own retries switched off.
+
+Cloud searches `/rest/api/3/search/jql` with `nextPageToken` (the old `/search` answers 410); Data
+Center searches `/rest/api/2/search` with `startAt`, trusting the `maxResults` the server returns.
+The cursor clause uses epoch milliseconds: JQL date strings are read in the API user's profile time
+zone at minute precision, which leaves silent gaps (shared reference jira-api.md §2.4).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from functools import partial
+from typing import Any, TypeVar
+
+import requests
+from jira import JIRA, JIRAError
+
+from connector.config import BasicAuth, BearerAuth, JiraSystem, JiraTokenAuth
+from connector.errors import RequestError, ResponseError
+from connector.http import Caller, RetryableStatus, classify, is_retryable
+from connector.mapping import Mapping, parse_datetime, read_path
+from connector.model import Cursor
+from connector.systems import RawPage
+
+log = logging.getLogger("vloop.jira")
+T = TypeVar("T")
+HINTS = {
+    400: "check the system's `jql` and the mapping's resolved.jql; Jira names the problem above",
+    401: "check the Jira email and API token (tokens expire within a year)",
+    403: "the integration user lacks Browse projects permission on the project",
+    404: "check the Jira URL (Data Center installs may have a context path)",
+    410: "this Jira Cloud site removed the legacy search API; set deployment: cloud or auto",
+}
+DC_WINDOW = 5000  # re-anchor a Data Center search before its result window (10,000 by default) ends
+
+
+def epoch_ms(value: datetime) -> int:
+    return int(value.timestamp() * 1000)
+
+
+class JiraSource:
+    """Reads resolved issues of one Jira site."""
+
+    def __init__(self, name: str, config: JiraSystem, mapping: Mapping, *, caller: Caller | None = None):
+        self.name = name
+        self.config = config
+        self.mapping = mapping
+        self.url = str(config.url).rstrip("/")
+        self.caller = caller or Caller(name, config.http, hints=HINTS)
+        self.client: JIRA | None = None
+        self.cloud = config.deployment == "cloud"
+        self.field_ids: dict[str, str] = {}
+        self.unknown_fields: list[str] = []
+        self.resolved_mapping = mapping
+        self.page_size = config.pull.page_size or mapping.page_size
+
+    @property
+    def requests_sent(self) -> int:
+        return self.caller.requests_sent
+
+    def _auth_kwargs(self) -> dict[str, Any]:
+        auth = self.config.auth
+        if isinstance(auth, JiraTokenAuth):
+            return {"basic_auth": (auth.email, auth.token.get_secret_value())}
+        if isinstance(auth, BearerAuth):
+            return {"token_auth": auth.token.get_secret_value()}
+        assert isinstance(auth, BasicAuth)
+        return {"basic_auth": (auth.user, auth.password.get_secret_value())}
+
+    def _call(self, what: str, method: str, fn: Callable[[], T]) -> T:
+        """Run one `jira` package call under our retry policy, translating JIRAError at this boundary."""
+
+        def attempt() -> T:
+            with self.caller.pacer:
+                self.caller._count()
+                try:
+                    return fn()
+                except JIRAError as exc:
+                    response = exc.response
+                    if response is None:
+                        raise requests.ConnectionError(str(exc.status_code)) from None
+                    if is_retryable(RetryableStatus(response), method):
+                        raise RetryableStatus(response) from None
+                    raise classify(self.name, method, response.url or what, response, HINTS) from None
+
+        return self.caller.call(attempt, method=method, what=what)
+
+    def connect(self) -> None:
+        """Create the client (server info tells Cloud from Data Center) and resolve custom field ids."""
+        options = {"server": self.url, "verify": self.caller.session.verify, "rest_api_version": "2",
+                   "headers": {"User-Agent": self.caller.session.headers["User-Agent"]}}
+        proxies = self.caller.session.proxies or None
+
+        def build() -> JIRA:
+            return JIRA(options=options, max_retries=0, timeout=self.caller.timeout,
+                        get_server_info=True, proxies=proxies, **self._auth_kwargs())
+
+        self.client = self._call(f"GET {self.url}/rest/api/2/serverInfo", "GET", build)
+        if self.config.deployment == "auto":
+            self.cloud = bool(self.client._is_cloud)
+        if self.cloud:
+            self.client._options["rest_api_version"] = "3"
+        fields: list[dict[str, Any]] = self._call(f"GET {self.url}/rest/api/{self._version}/field", "GET",
+                                                  self.client.fields)
+        by_name: dict[str, str] = {}
+        clause_ids: dict[str, str] = {}
+        for f in fields:
+            by_name.setdefault(str(f.get("name")), str(f["id"]))
+            for clause in f.get("clauseNames", []) or []:
+                clause_ids[clause] = str(f["id"])
+        self.client._fields_cache_value = clause_ids  # saves the package a second /field request
+        wanted = self.mapping.display_names()
+        self.unknown_fields = sorted(n for n in wanted if n not in by_name)
+        if self.unknown_fields:
+            raise RequestError(self.name, f"GET {self.url}/rest/api/{self._version}/field",
+                               f"the site has no field named {', '.join(repr(n) for n in self.unknown_fields)}",
+                               hint="fix the {Display name} in the mapping, or give the integration user "
+                                    "permission to see the field")
+        self.field_ids = {n: by_name[n] for n in wanted}
+        self.resolved_mapping = self.mapping.with_field_ids(self.field_ids)
+
+    @property
+    def _version(self) -> str:
+        return "3" if self.cloud else "2"
+
+    def _jql(self, since: datetime, until: datetime | None) -> str:
+        clause = self.mapping.resolved.field
+        parts = [f"({p})" for p in (self.config.jql, self.mapping.resolved.jql) if p]
+        parts.append(f"{clause} >= {epoch_ms(since)}")
+        if until is not None:
+            parts.append(f"{clause} <= {epoch_ms(until)}")
+        return " AND ".join(parts) + f" ORDER BY {clause} ASC, key ASC"
+
+    def _request_fields(self) -> list[str]:
+        names = {"resolutiondate"}
+        for source in self.resolved_mapping.source_paths():
+            head, _, rest = source.partition(".")
+            if head == "fields" and rest:
+                names.add(rest.split(".")[0])
+        return sorted(names)
+
+    def _page(self, records: list[dict[str, Any]]) -> RawPage:
+        last = records[-1]
+        at = parse_datetime(read_path(last, "fields.resolutiondate"))
+        if at is None:
+            raise ResponseError(self.name, "search", f"issue {last.get('key')} has no resolutiondate; does the "
+                                "mapping's resolved.jql select unresolved issues?")
+        return RawPage(records, Cursor(at, str(last.get("id"))))
+
+    def pull_resolved(self, since: datetime, until: datetime | None = None) -> Iterator[RawPage]:
+        if self.client is None:
+            self.connect()
+        assert self.client is not None
+        if self.cloud:
+            yield from self._pull_cloud(self._jql(since, until))
+        else:
+            yield from self._pull_datacenter(since, until)
+
+    def _pull_cloud(self, jql: str) -> Iterator[RawPage]:
+        assert self.client is not None
+        client, fields, token = self.client, self._request_fields(), None
+        seen_tokens: set[str] = set()
+        url = f"{self.url}/rest/api/3/search/jql"
+        while True:
+            body = self._call(f"GET {url}", "GET", partial(
+                client.enhanced_search_issues, jql, nextPageToken=token, maxResults=self.page_size,
+                fields=list(fields), json_result=True))
+            issues = body.get("issues") if isinstance(body, dict) else None
+            if not isinstance(issues, list):
+                raise ResponseError(self.name, f"GET {url}", "answer has no `issues` list")
+            if issues:
+                yield self._page(issues)
+            token = body.get("nextPageToken")
+            if body.get("isLast", not token) or not token or not issues:
+                return
+            if token in seen_tokens:  # a repeating token would page forever
+                raise ResponseError(self.name, f"GET {url}", "the same nextPageToken came back twice")
+            seen_tokens.add(token)
+
+    def _pull_datacenter(self, since: datetime, until: datetime | None) -> Iterator[RawPage]:
+        assert self.client is not None
+        client, fields = self.client, self._request_fields()
+        url = f"{self.url}/rest/api/2/search"
+        anchor, start = since, 0
+        while True:
+            jql = self._jql(anchor, until)
+            body = self._call(f"GET {url}", "GET", partial(
+                client.search_issues, jql, startAt=start, maxResults=self.page_size, fields=list(fields),
+                json_result=True))
+            issues = body.get("issues") if isinstance(body, dict) else None
+            if not isinstance(issues, list):
+                raise ResponseError(self.name, f"GET {url}", "answer has no `issues` list")
+            if not issues:
+                return
+            page = self._page(issues)
+            yield page
+            served = int(body.get("maxResults") or len(issues))
+            if 0 < served < self.page_size:
+                log.info("%s: the server caps pages at %d issues", self.name, served)
+                self.page_size = served
+            start += len(issues)
+            total = body.get("total")
+            if isinstance(total, int) and start >= total:
+                return
+            if start >= DC_WINDOW and page.last is not None and page.last.at > anchor:
+                # Start a fresh search at the last resolution time: offsets deep in a result set hit the
+                # DC result window and drift when issues reopen. Overlapping rows dedupe downstream.
+                anchor, start = page.last.at, 0
+
+    def missing_fields(self) -> list[str]:
+        return [f"{{{n}}}" for n in self.unknown_fields]

@@ -1,0 +1,167 @@
+"""ServiceNow Table API on plain `requests`: keyset paging on (resolution time, sys_id), Batch API later.
+
+Why not pysnow or PySNC: see README ("Dependencies"). Facts relied on: shared reference
+servicenow-api.md §3-§4 — v2 returns 200 + [] for no rows, every value is a string, dates are UTC
+`YYYY-MM-DD HH:MM:SS`, a short page is not the last page (ACLs trim after the limit), only an empty
+page is.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+
+from connector.config import BasicAuth, OAuthClientCredentials, ServiceNowSystem
+from connector.errors import AuthError, ResponseError
+from connector.http import Caller
+from connector.mapping import Mapping, parse_datetime
+from connector.model import Cursor
+from connector.redact import register_secret
+from connector.systems import RawPage
+
+log = logging.getLogger("vloop.servicenow")
+SN_TIME = "%Y-%m-%d %H:%M:%S"
+HINTS = {
+    400: "check the table name and the mapping's encoded query (resolved.query) and field names",
+    401: "check the integration user's name and password (or OAuth client) in the config",
+    403: "the integration user lacks a role or ACL on this table or field (docs/servicenow.md)",
+    404: "check the instance URL and the table name",
+}
+
+
+def sn_time(value: datetime) -> str:
+    """A UTC literal for encoded queries; literals are read as UTC, never `gs.dateGenerate` (user's zone)."""
+    return value.astimezone(UTC).strftime(SN_TIME)
+
+
+def keyset_query(base: str, field: str, after: Cursor) -> str:
+    """Encoded query for rows strictly after (at, id) in (field, sys_id) order, base filter in every group.
+
+    `^NQ` starts a new OR group, so the base filter and the ORDER BY are repeated in each group.
+    With an empty id the position is "from `at` inclusive".
+    """
+    order = f"^ORDERBY{field}^ORDERBYsys_id"
+    prefix = f"{base}^" if base else ""
+    at = sn_time(after.at)
+    if not after.id:
+        return f"{prefix}{field}>={at}{order}"
+    return f"{prefix}{field}>{at}{order}^NQ{prefix}{field}={at}^sys_id>{after.id}{order}"
+
+
+class _OAuth(requests.auth.AuthBase):
+    """Client-credentials bearer token, fetched on first use and refreshed shortly before it expires."""
+
+    def __init__(self, token_url: str, auth: OAuthClientCredentials, caller: Caller):
+        self.token_url, self.auth, self.caller = token_url, auth, caller
+        self._token: str | None = None
+        self._expires = 0.0
+        self._lock = threading.Lock()
+
+    def _fetch(self) -> None:
+        response = self.caller.session.post(self.token_url, data={
+            "grant_type": "client_credentials", "client_id": self.auth.client_id,
+            "client_secret": self.auth.client_secret.get_secret_value()},
+            timeout=self.caller.timeout)
+        if response.status_code != 200:
+            raise AuthError(self.caller.system, f"POST {self.token_url}", f"token request refused "
+                            f"(HTTP {response.status_code})", status=response.status_code,
+                            hint="check oauth client_id/client_secret and that client credentials are enabled")
+        body = response.json()
+        self._token = str(body["access_token"])
+        register_secret(self._token)
+        self._expires = time.monotonic() + float(body.get("expires_in", 1800)) - 60
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        with self._lock:
+            if self._token is None or time.monotonic() >= self._expires:
+                self._fetch()
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        return request
+
+
+class ServiceNowSource:
+    """Reads resolved records of the mapping's table from one instance."""
+
+    def __init__(self, name: str, config: ServiceNowSystem, mapping: Mapping, *, caller: Caller | None = None):
+        self.name = name
+        self.config = config
+        self.mapping = mapping
+        self.base_url = str(config.url).rstrip("/")
+        self.caller = caller or Caller(name, config.http, hints=HINTS)
+        self.page_size = config.pull.page_size or mapping.page_size
+        auth = config.auth
+        if isinstance(auth, BasicAuth):
+            self.caller.session.auth = (auth.user, auth.password.get_secret_value())
+        else:
+            self.caller.session.auth = _OAuth(auth.token_url or f"{self.base_url}/oauth_token.do", auth, self.caller)
+
+    @property
+    def requests_sent(self) -> int:
+        return self.caller.requests_sent
+
+    def table_url(self, table: str) -> str:
+        return f"{self.base_url}/api/now/v2/table/{table}"
+
+    def _get(self, table: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        response = self.caller.request("GET", self.table_url(table), params=params)
+        body = self.caller.json(response)
+        if not isinstance(body, dict) or not isinstance(body.get("result"), list):
+            raise ResponseError(self.name, f"GET {self.table_url(table)}", "answer has no `result` list")
+        rows: list[dict[str, Any]] = body["result"]
+        return rows
+
+    def connect(self) -> None:
+        """One cheap authenticated read, so bad credentials fail before any paging starts."""
+        self._get(self.mapping.table or "incident", {"sysparm_limit": "1", "sysparm_fields": "sys_id",
+                                                     "sysparm_no_count": "true"})
+
+    def _base_query(self) -> str:
+        parts = [p for p in (self.mapping.resolved.query, self.config.query) if p]
+        return "^".join(parts)
+
+    def pull_resolved(self, since: datetime, until: datetime | None = None) -> Iterator[RawPage]:
+        """Keyset pages of resolved records; stops only on an empty page."""
+        field = self.mapping.resolved.field
+        fields = sorted({"sys_id", field, *self.mapping.source_paths()})
+        position = Cursor(since, "")
+        base = self._base_query()
+        if until is not None:
+            base = f"{base}^{field}<={sn_time(until)}" if base else f"{field}<={sn_time(until)}"
+        while True:
+            params = {
+                "sysparm_query": keyset_query(base, field, position),
+                "sysparm_fields": ",".join(fields),
+                "sysparm_limit": str(self.page_size),
+                "sysparm_display_value": "false",
+                "sysparm_exclude_reference_link": "true",
+                "sysparm_no_count": "true",
+                "sysparm_suppress_pagination_header": "true",
+            }
+            rows = self._get(self.mapping.table or "incident", params)
+            if not rows:
+                return
+            last = rows[-1]
+            at = parse_datetime(last.get(field))
+            if at is None:
+                raise ResponseError(self.name, f"GET {self.table_url(self.mapping.table or 'incident')}",
+                                    f"record {last.get('sys_id')} has no {field}; is the mapping's resolved.query "
+                                    "selecting unresolved records?")
+            position = Cursor(at, str(last["sys_id"]))
+            yield RawPage(rows, position)
+
+    def missing_fields(self) -> list[str]:
+        """Mapping sources whose first segment is not a column of the table (sys_dictionary)."""
+        table = self.mapping.table or "incident"
+        # Task-derived tables (incident, sc_req_item, ...) inherit most columns from `task`.
+        rows = self._get("sys_dictionary", {"sysparm_query": f"nameIN{table},task", "sysparm_fields": "element",
+                                            "sysparm_limit": "10000", "sysparm_no_count": "true"})
+        known = {r.get("element") for r in rows}
+        if not known - {None, ""}:
+            return []  # dictionary not readable: nothing to compare against (reported by validate)
+        return [s for s in self.mapping.source_paths() if s.split(".")[0] not in known]

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
+from connector import failpoints
 from connector.config import JiraSystem, ServiceNowSystem
 from connector.errors import ResponseError, VloopError
 from connector.mapping import Mapping, MappingValueError, to_ticket
@@ -120,8 +121,10 @@ def pull_system(store: Store, name: str, source: Source, pull_plan: PullPlan, ru
     for page in prefetch(source.pull_resolved(pull_plan.since)):
         tickets = tickets_of(source, name, page)
         cursor = _next_cursor(progress.cursor, page.last, pull_plan.signpost)
+        failpoints.hit("pull.page_fetched")
         if not dry_run:
             progress.new_resolutions += store.save_page(name, tickets, cursor, run_id)
+            failpoints.hit("pull.page_stored")
         progress.cursor = cursor
         progress.pages += 1
         progress.tickets += len(tickets)

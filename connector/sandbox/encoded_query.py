@@ -25,6 +25,7 @@ Pure module: no I/O, no knowledge of tables beyond what callers pass in.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -135,17 +136,23 @@ class EncodedQuery:
 
     def matcher(self, numeric_fields: Collection[str] = DEFAULT_NUMERIC_FIELDS,
                 value_of: ValueOf | None = None) -> Predicate:
-        """Compile the conditions into one predicate over a row (a mapping of field name to string)."""
-        compiled = [
-            [[_compile(c, c.field in numeric_fields, value_of) for c in t.alternatives] for t in g.terms]
-            for g in self.groups
-        ]
-        if not any(compiled):
+        """Compile the conditions into one predicate over a row (a mapping of field name to string).
+
+        The predicate runs once per scanned row (all remaining rows when a count is wanted), so it is
+        generated as a single Python expression rather than nested closures: about three times faster.
+        Only generated names and operators appear in the source; every field name and value is passed in
+        as a constant, so query text never becomes code.
+        """
+        if not self.has_conditions:
             return _always
-
-        def predicate(row: Row) -> bool:
-            return any(all(any(test(row) for test in term) for term in group) for group in compiled)
-
+        constants: dict[str, Any] = {}
+        groups = []
+        for group in self.groups:
+            terms = [" or ".join(_source(c, c.field in numeric_fields, value_of, constants)
+                                 for c in term.alternatives) for term in group.terms]
+            groups.append(" and ".join(f"({t})" for t in terms) or "True")
+        source = "lambda row: " + " or ".join(f"({g})" for g in groups)
+        predicate: Predicate = eval(source, {"__builtins__": {}, **constants})
         return predicate
 
     def lower_bound(self, numeric_fields: Collection[str] = DEFAULT_NUMERIC_FIELDS) -> str | None:
@@ -250,15 +257,56 @@ def _always(row: Row) -> bool:
     return True
 
 
-def _compile(cond: Condition, numeric: bool, value_of: ValueOf | None) -> Predicate:
-    name, test = cond.field, _value_test(cond, numeric)
-    if value_of is not None and "." in name:
-        walk = value_of
-        return lambda row: test(walk(row, name))
-    return lambda row: test(row.get(name, ""))
+def _source(cond: Condition, numeric: bool, value_of: ValueOf | None, constants: dict[str, Any]) -> str:
+    """Python source for one condition; `constants` receives the values it refers to by name."""
+
+    def const(value: object) -> str:
+        name = f"c{len(constants)}"
+        constants[name] = value
+        return name
+
+    if value_of is not None and "." in cond.field:
+        get = f"{const(value_of)}(row, {const(cond.field)})"
+    else:
+        get = f"row.get({const(cond.field)}, '')"
+    op = cond.op
+    if numeric and op not in ("ISEMPTY", "ISNOTEMPTY", "LIKE", "STARTSWITH"):
+        return f"{const(_value_test(cond, numeric))}({get})"
+    if op == "ISEMPTY":
+        return f"{get} == ''"
+    if op == "ISNOTEMPTY":
+        return f"{get} != ''"
+    if op == "LIKE":
+        return f"{const(cond.value)} in {get}"
+    if op == "STARTSWITH":
+        return f"{get}.startswith({const(cond.value)})"
+    if op in ("IN", "NOTIN"):
+        return f"{get} {'in' if op == 'IN' else 'not in'} {const(frozenset(cond.values))}"
+    if op in ("=", "!="):
+        return f"{get} {'==' if op == '=' else '!='} {const(cond.value)}"
+    # A chained comparison reads the field once: '' != v > c is (v != '') and (v > c).
+    return f"'' != {get} {op} {const(cond.value)}"
 
 
 def _value_test(cond: Condition, numeric: bool) -> Callable[[str], bool]:
+    test = _raw_value_test(cond, numeric)
+    if not numeric:
+        return test
+    # Integer columns hold few distinct values ("1".."8"), so remembering answers beats re-parsing them.
+    memo: dict[str, bool] = {}
+
+    def remembered(value: str) -> bool:
+        answer = memo.get(value)
+        if answer is None:
+            if len(memo) > 4096:
+                memo.clear()
+            answer = memo[value] = test(value)
+        return answer
+
+    return remembered
+
+
+def _raw_value_test(cond: Condition, numeric: bool) -> Callable[[str], bool]:
     op, value = cond.op, cond.value
     if op == "ISEMPTY":
         return lambda v: v == ""
@@ -271,17 +319,19 @@ def _value_test(cond: Condition, numeric: bool) -> Callable[[str], bool]:
     if op in ("IN", "NOTIN"):
         members = _member_test(cond.values, numeric)
         return members if op == "IN" else (lambda v: not members(v))
-    key = _comparable(value, numeric)
     if op in ("=", "!="):
+        key = _comparable(value, numeric)
+
         def equal(v: str) -> bool:
             return _comparable(v, numeric) == key if numeric else v == value
+
         return equal if op == "=" else (lambda v: not equal(v))
     return _range_test(op, value, numeric)
 
 
 def _member_test(values: tuple[str, ...], numeric: bool) -> Callable[[str], bool]:
-    strings = frozenset(values)
     if not numeric:
+        strings = frozenset(values)
         return lambda v: v in strings
     keys = frozenset(_comparable(v, True) for v in values)
     return lambda v: _comparable(v, True) in keys
@@ -289,26 +339,19 @@ def _member_test(values: tuple[str, ...], numeric: bool) -> Callable[[str], bool
 
 def _range_test(op: str, value: str, numeric: bool) -> Callable[[str], bool]:
     as_int = numeric and bool(_INT.match(value))
-    bound = int(value) if as_int else 0
+    bound: Any = int(value) if as_int else value
+    compare = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}[op]
 
-    def compare(v: str) -> bool:
+    def test(v: str) -> bool:
         if not v:
             return False
-        left: Any
-        right: Any
         if as_int and _INT.match(v):
-            left, right = int(v), bound
-        else:
-            left, right = v, value
-        if op == "<":
-            return bool(left < right)
-        if op == "<=":
-            return bool(left <= right)
-        if op == ">":
-            return bool(left > right)
-        return bool(left >= right)
+            return bool(compare(int(v), bound))
+        return bool(compare(v, value))
 
-    return compare
+    if as_int:
+        return test
+    return lambda v: v != "" and bool(compare(v, value))
 
 
 def _comparable(value: str, numeric: bool) -> object:

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Any, Literal
 
 __all__ = [
+    "EMPTY",
     "CompiledQuery",
     "Context",
     "FieldKind",
@@ -50,6 +51,16 @@ _KEYWORDS = frozenset({"and", "or", "not", "in", "is", "empty", "null", "order",
                        "was", "changed"})
 _SPECIAL = frozenset("()=,!<>~\"'&|[]{}#")
 _ESCAPES = {"'": "'", '"': '"', "t": "\t", "n": "\n", "r": "\r", "\\": "\\", " ": " "}
+
+
+class _Empty:
+    """Marker a `FieldSpec.resolve` returns for literals meaning EMPTY (e.g. resolution = Unresolved)."""
+
+    def __repr__(self) -> str:
+        return "EMPTY"
+
+
+EMPTY = _Empty()
 
 
 class JQLError(ValueError):
@@ -465,8 +476,9 @@ class FieldSpec:
     `get(record)` returns the searchable value, normalised per kind:
     date → epoch ms | None; key → (PROJECT, number); project/option/user → canonical lower-case
     string | None; labels → tuple of lower-case strings; text → lower-case string | None;
-    number → float | None. `resolve(literal)` maps a literal to the same normal form, or None when
-    the value does not exist (Jira then rejects the query). `sort` defaults to `get`.
+    number → float | None. `resolve(literal)` maps a literal to the same normal form, `EMPTY`, or
+    None when the value does not exist (Jira then rejects the query); "labels" is any multi-valued
+    field (labels, components). `sort` defaults to `get`.
     """
 
     id: str
@@ -649,6 +661,23 @@ class CompiledQuery:
     def sort_key(self, record: Any) -> tuple[Any, ...]:
         return self.key_from_values(self.sort_values(record))
 
+    def key_function(self) -> Callable[[Any], tuple[Any, ...]]:
+        """A fast `sort_key` for sorting many records: one closure per ORDER BY term."""
+        terms = [_term_key(spec.sort or spec.get, desc) for spec, desc in self.order]
+        if len(terms) == 1:
+            (a,) = terms
+            return lambda r: (a(r),)
+        if len(terms) == 2:
+            a, b = terms
+            return lambda r: (a(r), b(r))
+        return lambda r: tuple(t(r) for t in terms)
+
+
+def _term_key(get: Callable[[Any], Any], descending: bool) -> Callable[[Any], tuple[Any, ...]]:
+    if descending:
+        return lambda r: (0,) if (v := get(r)) is None else (1, _negate(v))
+    return lambda r: (1,) if (v := get(r)) is None else (0, v)
+
 
 @dataclass
 class _Compiler:
@@ -722,11 +751,11 @@ class _Compiler:
                 return float(text)
             except ValueError:
                 raise JQLError(f"The value '{text}' is not a valid number for the field '{name}'.") from None
-        if kind == "labels":
-            return text.lower()
-        if kind == "text":
+        if kind == "text" or (kind == "labels" and spec.resolve is None):
             return text.lower()
         resolved = spec.resolve(text) if spec.resolve is not None else text.lower()
+        if resolved is EMPTY:
+            return None
         if resolved is None:
             if kind == "key":
                 raise JQLError(f"An issue with key '{text}' does not exist for field '{name}'.")

@@ -28,6 +28,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -40,7 +41,7 @@ from werkzeug.wrappers import Request, Response
 
 from connector.sandbox.encoded_query import Condition, EncodedQuery, OrderBy, parse, sort_key
 from connector.sandbox.server import SandboxServer, Steady
-from connector.sandbox.world import Person, Ticket, World, build_world, stable_hex
+from connector.sandbox.world import Ticket, World, build_world, stable_hex
 
 Row = dict[str, str]
 StartResponse = Callable[..., Any]
@@ -51,6 +52,9 @@ DEFAULT_PASSWORD = "sandbox-password"
 DEFAULT_OAUTH_CLIENTS = {"vloop-sandbox": "sandbox-client-secret"}
 DEFAULT_LIMIT = 10000
 TOKEN_TTL_S = 1800
+SYS_ID_LENGTH = 32  # every sys_id here is 32 hex characters; sorted index keys rely on it
+# Orders the connector pages by (reference §4, DESIGN bookmarks); indexed at start so page one is fast too.
+PREBUILT_ORDERS = (("incident", ("resolved_at", "sys_id")), ("incident", ("sys_updated_on", "sys_id")))
 
 STATE_BY_WORLD = {"new": "1", "in_progress": "2", "on_hold": "3", "resolved": "6", "closed": "7",
                   "canceled": "8"}
@@ -172,36 +176,44 @@ class _Reply:
 
 @dataclass
 class _SortedIndex:
-    """Row ids of one table in one ORDER BY order.
+    """The rows of one table in one ORDER BY order: sorted keys and, in parallel, the rows themselves.
 
-    `keys` (parallel to `ids`) exists only for all-ascending orders on plain fields; writes then move a row
-    in place (bisect + insert) instead of re-sorting, and reads can bisect. Other orders are rebuilt after
-    any write.
+    Keeping row references (not sys_ids to look up) makes a scan a plain list walk, several times
+    faster on 100k rows. Keys come in three forms. All-ascending orders on string columns use one
+    string, ``value1 NUL value2 … NUL sys_id``, which sorts like the tuple but twice as fast; orders
+    with an integer column use a tuple ``(key1, …, sys_id)``. Both keep `key_of`, so a write moves its
+    row in place (bisect + insert, no re-sort) and a read can bisect to a lower bound (`bound_of`).
+    Descending and dot-walked orders store bare sys_ids and are rebuilt after a write.
     """
 
-    ids: list[str]
-    keys: list[tuple[Any, ...]] | None
-    key_of: Callable[[Mapping[str, str]], tuple[Any, ...]] | None
-    walks: bool  # orders through a reference (depends on other tables too)
+    keys: list[Any]
+    rows: list[Row]
+    key_of: Callable[[Mapping[str, str]], Any] | None = None
+    bound_of: Callable[[str], Any] | None = None
+    walks: bool = False  # orders through a reference, so writes to other tables can reorder it
 
-    def move(self, old: Mapping[str, str] | None, new: Mapping[str, str] | None) -> None:
-        assert self.keys is not None and self.key_of is not None
+    def move(self, old: Row | None, new: Row | None) -> None:
+        """Follow one write: an insert (old None), delete (new None) or update of a row."""
+        assert self.key_of is not None
         old_key = self.key_of(old) if old is not None else None
         new_key = self.key_of(new) if new is not None else None
-        if old_key == new_key:
-            return
         if old_key is not None:
             at = bisect_left(self.keys, old_key)
-            del self.keys[at], self.ids[at]
-        if new_key is not None:
+            if new is not None and old_key == new_key:
+                self.rows[at] = new  # rows are replaced on write, never mutated
+                return
+            del self.keys[at], self.rows[at]
+        if new is not None:
             at = bisect_left(self.keys, new_key)
             self.keys.insert(at, new_key)
-            self.ids.insert(at, new_key[-1])
+            self.rows.insert(at, new)
 
 
 def format_datetime(value: datetime) -> str:
     """UTC ``YYYY-MM-DD HH:MM:SS``, the Table API's date-time value format."""
-    return value.astimezone(UTC).isoformat(sep=" ")[:19]
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(sep=" ")[:19]
 
 
 def parse_datetime(value: str) -> datetime:
@@ -217,6 +229,13 @@ def servicenow_error_body(status: int) -> dict[str, Any]:
 
 def _envelope(message: str, detail: str | None) -> dict[str, Any]:
     return {"error": {"message": message, "detail": detail}, "status": "failure"}
+
+
+def _field_spec(value: FieldSpec | str) -> FieldSpec:
+    if isinstance(value, FieldSpec):
+        return value
+    kind, _, target = value.partition(":")
+    return FieldSpec(kind, target)
 
 
 def _to_value(value: object) -> str:
@@ -261,9 +280,8 @@ class ServiceNowSimulator:
         self.schema: dict[str, dict[str, FieldSpec]] = {}
         self.tables: dict[str, dict[str, Row]] = {}
         self._lock = threading.RLock()
-        self._versions: dict[str, int] = {}
         self._indexes: dict[tuple[str, tuple[OrderBy, ...]], _SortedIndex] = {}
-        self._match_cache: OrderedDict[tuple[Any, ...], list[str]] = OrderedDict()
+        self._match_cache: OrderedDict[tuple[Any, ...], list[Row]] = OrderedDict()
         self._writes = 0
         self._inserted = 0
         self._numbers: dict[str, int] = {}
@@ -272,8 +290,12 @@ class ServiceNowSimulator:
             if name != "sys_dictionary":
                 self.register_table(name, fields)
         self.register_table("sys_dictionary", SCHEMAS["sys_dictionary"])
+        for name in self.schema:  # tables registered before sys_dictionary existed
+            self._describe(name)
         self.user_sys_id = stable_hex("sandbox", "user", user)
         self._load_world(time_zone)
+        for table, names in PREBUILT_ORDERS:
+            self._index(table, tuple(OrderBy(name) for name in names))
         self._routes = _routes()
 
     # ---- schema ------------------------------------------------------------------------------------
@@ -281,11 +303,12 @@ class ServiceNowSimulator:
     def register_table(self, name: str, fields: Mapping[str, FieldSpec | str] | Iterable[str]) -> None:
         """Add a table, or add fields to an existing one; sys_dictionary is updated to describe them.
 
-        `fields` maps names to a `FieldSpec` or an internal_type string; a plain list of names means
-        string fields. System fields (sys_id, sys_created_on, …) are always present.
+        `fields` maps names to a `FieldSpec` or an internal_type string (``"integer"``,
+        ``"reference:sys_user"``); a plain list of names means string fields. System fields (sys_id,
+        sys_created_on, …) are always present.
         """
-        specs = ({k: v if isinstance(v, FieldSpec) else FieldSpec(v) for k, v in fields.items()}
-                 if isinstance(fields, Mapping) else {k: S for k in fields})
+        specs = ({k: _field_spec(v) for k, v in fields.items()} if isinstance(fields, Mapping)
+                 else {k: S for k in fields})
         with self._lock:
             schema = self.schema.setdefault(name, dict(SYSTEM_FIELDS))
             schema.update(specs)
@@ -385,27 +408,35 @@ class ServiceNowSimulator:
                     if r["element_id"] == element_id and (element is None or r["element"] == element)]
 
     def resolve(self, sys_id: str, at: datetime | None = None) -> None:
-        """The assigned agent resolves the incident (state 6, resolved_at = `at` or now)."""
-        row = self._incident(sys_id)
-        when = at or self.clock()
-        self._agent_write(sys_id, {"state": RESOLVED, "resolved_at": format_datetime(when),
-                                   "close_code": row["close_code"] or "Solution provided"},
-                          when, row["assigned_to"])
+        """The assigned agent resolves the incident (state 6, resolved_at = `at` or now).
+
+        `at` is also the time of the write (sys_updated_on), as for `close` and `reopen`.
+        """
+        with self._lock:
+            row = self._incident(sys_id)
+            when = at or self.clock()
+            changes = {"state": RESOLVED, "resolved_at": format_datetime(when),
+                       "close_code": row["close_code"] or "Solution provided"}
+            self._update("incident", sys_id, changes, when, self._by_user_id(row["assigned_to"]),
+                         enforce_acl=False)
 
     def close(self, sys_id: str, at: datetime | None = None) -> None:
-        """Close the incident (state 7); resolves it first if it was not resolved."""
-        row = self._incident(sys_id)
-        when = at or self.clock()
-        changes = {"state": CLOSED, "closed_at": format_datetime(when)}
-        if not row["resolved_at"]:
-            changes["resolved_at"] = changes["closed_at"]
-        self._agent_write(sys_id, changes, when, "")
+        """Close the incident (state 7) as the autoclose job would; resolves it too if it was not."""
+        with self._lock:
+            row = self._incident(sys_id)
+            when = at or self.clock()
+            changes = {"state": CLOSED, "closed_at": format_datetime(when)}
+            if not row["resolved_at"]:
+                changes["resolved_at"] = changes["closed_at"]
+            self._update("incident", sys_id, changes, when, self._by_user_id(""), enforce_acl=False)
 
     def reopen(self, sys_id: str, at: datetime | None = None) -> None:
         """The caller reopens a resolved or closed incident (back to In Progress; reopen_count + 1)."""
-        row = self._incident(sys_id)
-        when = at or self.clock()
-        self._agent_write(sys_id, {"state": "2"}, when, row["caller_id"])
+        with self._lock:
+            row = self._incident(sys_id)
+            when = at or self.clock()
+            self._update("incident", sys_id, {"state": "2"}, when, self._by_user_id(row["caller_id"]),
+                         enforce_acl=False)
 
     def set_fields(self, table: str, sys_id: str, **fields: object) -> None:
         """Change fields as a background script would: no ACL check, bumps sys_updated_on / sys_mod_count."""
@@ -422,8 +453,9 @@ class ServiceNowSimulator:
             n = self._numbers["incident"] + 1 - 10000
             people, groups, services = self.world.people, self.world.groups, self.world.services
             group = groups[n % len(groups)]
+            caller = people[n % len(people)].id
             base = {
-                "caller_id": people[n % len(people)].id,
+                "caller_id": caller, "opened_by": caller,
                 "assignment_group": group.id,
                 "assigned_to": group.members[n % len(group.members)] if group.members else "",
                 "business_service": services[n % len(services)].id,
@@ -442,10 +474,6 @@ class ServiceNowSimulator:
             raise KeyError(f"incident/{sys_id}")
         return row
 
-    def _agent_write(self, sys_id: str, changes: Row, when: datetime, by_id: str) -> None:
-        with self._lock:
-            self._update("incident", sys_id, changes, when, self._by_user_id(by_id), enforce_acl=False)
-
     def _by_user_id(self, user_id: str) -> tuple[str, str]:
         """(sys_id, user_name) of who performs a write; background work runs as "system"."""
         row = self.tables["sys_user"].get(user_id) if user_id else None
@@ -455,9 +483,9 @@ class ServiceNowSimulator:
 
     def _insert(self, table: str, values: Mapping[str, str], now: datetime, actor: tuple[str, str]) -> Row:
         sys_id = values.get("sys_id", "")
-        if len(sys_id) != 32 or sys_id in self.tables[table]:
+        while len(sys_id) != SYS_ID_LENGTH or sys_id in self.tables[table]:
             self._inserted += 1
-            sys_id = stable_hex("sandbox", table, self._inserted, time.time_ns())
+            sys_id = stable_hex("sandbox", table, self._inserted)
         old = self._blank(table, sys_id, now, actor[1])
         if table == "incident":
             old["opened_at"], old["opened_by"] = old["sys_created_on"], actor[0]
@@ -527,14 +555,17 @@ class ServiceNowSimulator:
         old = self.tables[table].pop(sys_id)
         self._changed(table, old, None)
 
-    def _changed(self, table: str, old: Mapping[str, str] | None = None,
-                 new: Mapping[str, str] | None = None) -> None:
-        """Record a write: move the row in incremental indexes, drop the others and the count cache."""
-        self._versions[table] = self._versions.get(table, 0) + 1
+    def _changed(self, table: str, old: Row | None = None, new: Row | None = None) -> None:
+        """Record a write: move the row in incremental indexes, drop the others and the count cache.
+
+        `old` / `new` are the row before and after (None for an insert / delete); neither given means a
+        bulk change, after which every index of the table is rebuilt on demand.
+        """
         self._writes += 1
         self._match_cache.clear()
+        bulk = old is None and new is None
         for key, index in list(self._indexes.items()):
-            if index.walks or (key[0] == table and (index.keys is None or (old is None and new is None))):
+            if index.walks or (key[0] == table and (index.key_of is None or bulk)):
                 del self._indexes[key]
             elif key[0] == table:
                 index.move(old, new)
@@ -550,27 +581,35 @@ class ServiceNowSimulator:
 
     def _build_index(self, table: str, order: tuple[OrderBy, ...]) -> _SortedIndex:
         rows = self.tables[table]
-        walks = any("." in o.field for o in order)
         if not order:
-            return _SortedIndex(list(rows), None, None, walks=False)
-        key_fns = [self._sort_key_fn(table, o.field) for o in order]
-        if not walks and not any(o.descending for o in order):
-            names = [o.field for o in order]
+            return _SortedIndex(list(rows), list(rows.values()))  # no ORDERBY: insertion order
+        walks = any("." in o.field for o in order)
+        if walks or any(o.descending for o in order):
+            # Stable multi-pass sort, least significant key first, sys_id as the final tiebreak.
+            ids = sorted(rows)
+            for o in reversed(order):
+                ids.sort(key=self._row_sort_key(table, o.field), reverse=o.descending)
+            return _SortedIndex(ids, [rows[i] for i in ids], walks=walks)
+        names = [o.field for o in order]
+        numeric = self._numeric_fields(table)
+        if not any(name in numeric for name in names):
+            def joined(row: Mapping[str, str]) -> str:
+                return "\x00".join([*(row.get(name, "") for name in names), row["sys_id"]])
 
-            def key_of(row: Mapping[str, str]) -> tuple[Any, ...]:
-                values = (fn(row.get(name, "")) for fn, name in zip(key_fns, names, strict=True))
-                return (*values, row["sys_id"])
+            keys: list[Any] = sorted(map(joined, rows.values()))
+            return _SortedIndex(keys, [rows[k[-SYS_ID_LENGTH:]] for k in keys], joined, str)
+        key_fns = [self._sort_key_fn(table, name) for name in names]
 
-            keys = sorted(key_of(r) for r in rows.values())
-            return _SortedIndex([k[-1] for k in keys], keys, key_of, walks=False)
-        # Mixed directions: stable multi-pass sort, least significant key first, sys_id as the final tiebreak.
-        ids = sorted(rows)
-        for o, fn in reversed(list(zip(order, key_fns, strict=True))):
-            ids.sort(key=self._row_sort_key(table, o.field, fn), reverse=o.descending)
-        return _SortedIndex(ids, None, None, walks)
+        def as_tuple(row: Mapping[str, str]) -> tuple[Any, ...]:
+            values = (fn(row.get(name, "")) for fn, name in zip(key_fns, names, strict=True))
+            return (*values, row["sys_id"])
 
-    def _row_sort_key(self, table: str, path: str, fn: Callable[[str], Any]) -> Callable[[str], Any]:
-        rows = self.tables[table]
+        first = key_fns[0]
+        keys = sorted(map(as_tuple, rows.values()))
+        return _SortedIndex(keys, [rows[k[-1]] for k in keys], as_tuple, lambda bound: (first(bound),))
+
+    def _row_sort_key(self, table: str, path: str) -> Callable[[str], Any]:
+        rows, fn = self.tables[table], self._sort_key_fn(table, path)
         return lambda sys_id: fn(self._value(table, rows[sys_id], path))
 
     def _sort_key_fn(self, table: str, path: str) -> Callable[[str], Any]:
@@ -606,43 +645,34 @@ class ServiceNowSimulator:
         """One page of matching rows, in order, plus the total when `count`.
 
         Walks the sorted index from the bisected lower bound of the first ORDERBY field, so a keyset
-        page costs about limit + offset predicate checks; counting has to finish the walk.
+        page costs about limit + offset predicate checks; counting has to finish the walk (cached per
+        query until the next write, so offset paging with counts does not rescan).
         """
-        rows = self.tables[table]
         index = self._index(table, query.order_by)
         start = self._seek(table, query, index)
-        ids = index.ids
         if not query.has_conditions:
-            total = len(ids) - start
-            return [rows[i] for i in ids[start + offset:start + offset + limit]], total if count else None
+            page = index.rows[start + offset:start + offset + limit]
+            return page, (len(index.rows) - start if count else None)
         cache_key = (table, query, self._writes)
         matched = self._match_cache.get(cache_key) if count else None
         if matched is None:
             predicate = query.matcher(self._numeric_fields(table),
                                       lambda row, path: self._value(table, row, path))
-            wanted = None if count else offset + limit
-            matched = []
-            for position in range(start, len(ids)):
-                sys_id = ids[position]
-                if predicate(rows[sys_id]):
-                    matched.append(sys_id)
-                    if wanted is not None and len(matched) >= wanted:
-                        break
+            candidates = index.rows[start:] if start else index.rows
             if count:
+                matched = [row for row in candidates if predicate(row)]
                 self._match_cache[cache_key] = matched
                 while len(self._match_cache) > 8:
                     self._match_cache.popitem(last=False)
-        page = [rows[i] for i in matched[offset:offset + limit]]
-        return page, (len(matched) if count else None)
+            else:
+                matched = list(islice(filter(predicate, candidates), offset + limit))
+        return matched[offset:offset + limit], (len(matched) if count else None)
 
     def _seek(self, table: str, query: EncodedQuery, index: _SortedIndex) -> int:
-        if index.keys is None:
+        if index.bound_of is None:
             return 0
         bound = query.lower_bound(self._numeric_fields(table))
-        if bound is None:
-            return 0
-        key = self._sort_key_fn(table, query.order_by[0].field)(bound)
-        return bisect_left(index.keys, (key,))
+        return 0 if bound is None else bisect_left(index.keys, index.bound_of(bound))
 
     # ---- rendering -----------------------------------------------------------------------------------
 
@@ -664,7 +694,13 @@ class ServiceNowSimulator:
                 out[name] = fn(row)
             return out
 
-        return render
+        def render_all(row: Row) -> dict[str, Any]:
+            out: dict[str, Any] = row.copy()  # rows hold exactly the table's columns; a C-level copy is 10x faster
+            for name, fn in special:
+                out[name] = fn(row)
+            return out
+
+        return render_all if fields == list(self.schema[table]) else render
 
     def _owner(self, table: str, path: str) -> str:
         """The table whose column the last hop of `path` names."""
@@ -674,6 +710,10 @@ class ServiceNowSimulator:
 
     def _field_renderer(self, table: str, owner: str, path: str, spec: FieldSpec, mode: str, links: bool,
                         base: str, tz: ZoneInfo) -> Callable[[Row], Any]:
+        if mode == "false" and "." not in path and spec.type == "reference" and links:
+            # The common case on every page: a reference as {"link", "value"}, built without detours.
+            prefix = f"{base}/api/now/table/{spec.reference}/"
+            return lambda row: {"link": prefix + v, "value": v} if (v := row.get(path, "")) else ""
         last = path.rsplit(".", 1)[-1]
         choices = CHOICES.get((owner, last), {})
 
@@ -939,7 +979,7 @@ def _response(reply: _Reply, request: Request) -> Response:
     headers = list(reply.headers)
     if reply.payload is None:
         return Response(b"", status=reply.status, headers=headers)
-    data = json.dumps(reply.payload, ensure_ascii=False).encode()
+    data = json.dumps(reply.payload, ensure_ascii=False, separators=(",", ":"), check_circular=False).encode()
     return Response(data, status=reply.status, headers=headers, content_type="application/json;charset=UTF-8")
 
 
@@ -997,10 +1037,16 @@ def _incident_row(ticket: Ticket) -> Row:
     """One world ticket as an incident row; all values strings, empty references as ""."""
     state = STATE_BY_WORLD[ticket.state]
     resolved = ticket.resolved_at is not None
+    # Formatting dominates start-up for 100k tickets; updated_at is always one of the other three.
+    opened = format_datetime(ticket.opened_at)
+    resolved_at = format_datetime(ticket.resolved_at) if ticket.resolved_at else ""
+    closed_at = format_datetime(ticket.closed_at) if ticket.closed_at else ""
+    updated = {ticket.opened_at: opened, ticket.resolved_at: resolved_at, ticket.closed_at: closed_at}.get(
+        ticket.updated_at) or format_datetime(ticket.updated_at)
     agent = ticket.assignee
     agent_id = agent.id if agent else ""
     done_by = (agent.user_name if agent else "system") if state == RESOLVED else (
-        "system" if state == CLOSED else _user_name(ticket.requester))
+        "system" if state == CLOSED else ticket.requester.user_name)
     return {
         "sys_id": ticket.id, "number": ticket.number, "short_description": ticket.title,
         "description": ticket.description, "category": ticket.category,
@@ -1008,24 +1054,20 @@ def _incident_row(ticket: Ticket) -> Row:
         "impact": str(ticket.impact), "urgency": str(ticket.urgency), "state": state, "incident_state": state,
         "hold_reason": "1" if state == "3" else "", "caller_id": ticket.requester.id,
         "assigned_to": agent_id, "assignment_group": ticket.group.id, "business_service": ticket.service.id,
-        "contact_type": ticket.channel, "opened_at": format_datetime(ticket.opened_at),
+        "contact_type": ticket.channel, "opened_at": opened,
         "opened_by": ticket.requester.id,
-        "resolved_at": format_datetime(ticket.resolved_at) if ticket.resolved_at else "",
+        "resolved_at": resolved_at,
         "resolved_by": agent_id if resolved else "",
-        "closed_at": format_datetime(ticket.closed_at) if ticket.closed_at else "",
+        "closed_at": closed_at,
         "closed_by": agent_id if ticket.closed_at else "", "reopened_time": "",
         "close_code": ticket.close_code if resolved else "",
         "close_notes": f"{ticket.close_code}: {ticket.title}" if resolved else "",
         "reopen_count": str(ticket.reopen_count), "reassignment_count": str(ticket.reassignment_count),
         "active": "false" if state in (CLOSED, CANCELED) else "true", "comments": "", "work_notes": "",
-        "sys_created_on": format_datetime(ticket.opened_at), "sys_created_by": _user_name(ticket.requester),
-        "sys_updated_on": format_datetime(ticket.updated_at), "sys_updated_by": done_by,
+        "sys_created_on": opened, "sys_created_by": ticket.requester.user_name,
+        "sys_updated_on": updated, "sys_updated_by": done_by,
         "sys_mod_count": str(ticket.mod_count),
     }
-
-
-def _user_name(person: Person) -> str:
-    return person.user_name
 
 
 def _incident_rules(old: Mapping[str, str], changes: Row, now: str, actor_id: str) -> Row:

@@ -140,7 +140,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         result = sync(loaded, store, only=args.system, since=args.since, dry_run=args.dry_run)
     finally:
         store.close()
-    print(json.dumps(result.as_dict(), indent=2) if args.json else format_run(result))
+    print(json.dumps(result.as_dict(), indent=2, ensure_ascii=False) if args.json else format_run(result))
     return EXIT_OK if result.status in ("ok", "locked") else EXIT_FAILED
 
 
@@ -185,6 +185,7 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    setup_logging("WARNING")  # `sync` raises this to the configured level once the config is read
     try:
         command: Callable[[argparse.Namespace], int] = COMMANDS[args.command]
         return command(args)

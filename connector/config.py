@@ -68,7 +68,8 @@ class HttpOptions(Strict):
     connect_timeout: float = Field(10.0, gt=0, description="Seconds to establish a connection.")
     read_timeout: float = Field(60.0, gt=0, description="Seconds to wait for each response.")
     verify_tls: bool = Field(True, description="Verify TLS certificates; only turn off for a lab instance.")
-    ca_bundle: str | None = Field(None, description="PEM file of extra CA certificates (corporate TLS inspection).")
+    ca_bundle: str | None = Field(None, description="PEM file of the CA certificates to trust instead of the default "
+                                  "store (e.g. a corporate TLS-inspection CA plus the public ones).")
     proxy: str | None = Field(None, description="HTTPS proxy URL, e.g. http://proxy.example.com:3128.")
     max_concurrency: int = Field(4, ge=1, le=64, description="Requests in flight at once toward this system.")
     requests_per_second: float = Field(0.0, ge=0, description="Pacing ceiling; 0 means unpaced.")
@@ -284,7 +285,20 @@ def load(path: Path, env: dict[str, str] | None = None) -> Loaded:
                 problems += [_relocate(p, doc, ("systems", name, "mapping")) for p in exc.problems]
     if problems or config is None:
         raise ConfigError(problems)
+    _register_url_passwords(config)
     return Loaded(path=path, config=config, mappings=mappings)
+
+
+def _register_url_passwords(config: Config) -> None:
+    """Passwords inside URLs (state store, proxies) are secrets too."""
+    from urllib.parse import urlsplit
+
+    urls = [config.state] + [s.http.proxy for s in config.systems.values() if s.http.proxy]
+    for url in urls:
+        try:
+            register_secret(urlsplit(url).password)
+        except ValueError:
+            continue
 
 
 def _relocate(problem: ConfigProblem, doc: YamlDoc, path: PathKey) -> ConfigProblem:

@@ -44,7 +44,8 @@ def build_session(options: HttpOptions) -> requests.Session:
     session = requests.Session()
     session.headers["User-Agent"] = USER_AGENT
     session.headers["Accept"] = "application/json"
-    session.verify = options.ca_bundle or options.verify_tls
+    # A CA bundle replaces the default trust store (requests semantics); verify_tls: false wins over it.
+    session.verify = (options.ca_bundle or True) if options.verify_tls else False
     if options.proxy:
         session.proxies = {"https": options.proxy, "http": options.proxy}
     adapter = requests.adapters.HTTPAdapter(pool_connections=2, pool_maxsize=max(4, options.max_concurrency))

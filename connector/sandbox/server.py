@@ -25,10 +25,12 @@ FaultKind = Literal["status", "reset", "delay", "malformed"]
 
 @dataclass
 class Fault:
-    """One scripted fault, consumed by the next `times` requests whose path contains `path_contains`."""
+    """One scripted fault, consumed by the next `times` requests whose path contains `path_contains`,
+    once `after` matching requests have gone through untouched."""
 
     kind: FaultKind
     times: int = 1
+    after: int = 0
     path_contains: str = ""
     method: str = ""
     status: int = 503
@@ -101,6 +103,9 @@ class FaultMiddleware:
         with self._lock:
             for fault in self._faults:
                 if fault.path_contains in path and (not fault.method or fault.method == method):
+                    if fault.after > 0:
+                        fault.after -= 1
+                        continue
                     fault.times -= 1
                     if fault.times <= 0:
                         self._faults.remove(fault)

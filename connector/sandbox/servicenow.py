@@ -791,11 +791,12 @@ class ServiceNowSimulator:
             raise ApiError(400, f"Invalid table {table}")
         version = args.get("version", "v2")
         sys_id = args.get("sys_id")
-        if sys_id is None and request.method == "GET":
+        reading = request.method in ("GET", "HEAD")  # werkzeug routes HEAD wherever GET is allowed
+        if sys_id is None and reading:
             return self._list(request, table, version)
         if sys_id is None:
             return self._create(request, table, user)
-        if request.method == "GET":
+        if reading:
             return self._read(request, table, sys_id)
         if request.method == "DELETE":
             self._require(table, sys_id)

@@ -25,6 +25,9 @@ from connector.model import Cursor
 from connector.systems import RawPage
 
 log = logging.getLogger("vloop.jira")
+# The package logs whole response bodies (ticket text, personal data) at ERROR before raising; our own
+# errors carry a redacted, truncated excerpt instead.
+logging.getLogger("jira").setLevel(logging.CRITICAL)
 T = TypeVar("T")
 HINTS = {
     400: "check the system's `jql` and the mapping's resolved.jql; Jira names the problem above",
@@ -77,6 +80,8 @@ class JiraSource:
                 self.caller._count()
                 try:
                     return fn()
+                except ValueError as exc:  # the package's json() on a body that is not JSON
+                    raise ResponseError(self.name, what, f"malformed JSON in the answer ({exc})") from None
                 except JIRAError as exc:
                     response = exc.response
                     if response is None:

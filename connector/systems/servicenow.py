@@ -8,6 +8,7 @@ page is.
 
 from __future__ import annotations
 
+import http.cookiejar
 import logging
 import threading
 import time
@@ -18,7 +19,7 @@ from typing import Any
 import requests
 
 from connector.config import BasicAuth, OAuthClientCredentials, ServiceNowSystem
-from connector.errors import AuthError, ResponseError
+from connector.errors import AuthError, RequestError, ResponseError
 from connector.http import Caller
 from connector.mapping import Mapping, parse_datetime
 from connector.model import Cursor
@@ -95,6 +96,9 @@ class ServiceNowSource:
         self.base_url = str(config.url).rstrip("/")
         self.caller = caller or Caller(name, config.http, hints=HINTS)
         self.page_size = config.pull.page_size or mapping.page_size
+        # No session cookies: JSESSIONID / BIGipServerpool pin every request to one node, where one
+        # transaction per session runs at a time (shared reference reliability-security.md §6).
+        self.caller.session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
         auth = config.auth
         if isinstance(auth, BasicAuth):
             self.caller.session.auth = (auth.user, auth.password.get_secret_value())
@@ -163,5 +167,7 @@ class ServiceNowSource:
                                             "sysparm_limit": "10000", "sysparm_no_count": "true"})
         known = {r.get("element") for r in rows}
         if not known - {None, ""}:
-            return []  # dictionary not readable: nothing to compare against (reported by validate)
+            raise RequestError(self.name, f"GET {self.table_url('sys_dictionary')}",
+                               f"no dictionary entries readable for {table}; the mapped fields cannot be checked",
+                               hint="grant the integration user read on sys_dictionary, or check the table name")
         return [s for s in self.mapping.source_paths() if s.split(".")[0] not in known]

@@ -10,6 +10,7 @@ import base64
 import json
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -136,6 +137,16 @@ def test_list_values_are_strings_and_references_are_link_objects(sim, http, api,
         assert int(record["sys_mod_count"]) >= 0
     open_ones = [r for r in result if r["state"] in ("1", "2", "3")]
     assert open_ones and all(r["resolved_at"] == "" and r["resolved_by"] == "" for r in open_ones)
+
+
+@pytest.mark.parametrize("table", ["incident", "sys_user", "sys_user_group", "cmdb_ci_service", "sys_dictionary"])
+def test_every_dictionary_column_comes_back(http, api, table):
+    params = {"sysparm_query": f"name={table}^elementISNOTEMPTY", "sysparm_fields": "element"}
+    columns = {r["element"] for r in http.get(f"{api}/table/sys_dictionary", params=params,
+                                              timeout=TIMEOUT).json()["result"]}
+    records = http.get(f"{api}/table/{table}", params={"sysparm_limit": 3}, timeout=TIMEOUT).json()["result"]
+    assert records and all(set(record) == columns for record in records)
+    assert {"sys_id", "sys_created_on", "sys_updated_on", "sys_updated_by", "sys_mod_count"} <= columns
 
 
 def test_exclude_reference_link_gives_plain_sys_ids(http, api):
@@ -548,3 +559,47 @@ def test_python_controls_move_the_record_like_real_writes(sim, http, api, clock)
     assert final["sys_mod_count"] == "4"
     query = {"sysparm_query": f"sys_updated_on>={format_datetime(NOW + timedelta(hours=2))}", "sysparm_fields": "sys_id"}
     assert http.get(f"{api}/table/incident", params=query, timeout=TIMEOUT).json()["result"] == [{"sys_id": sys_id}]
+
+
+def test_ordered_reads_follow_writes(sim, http, api, clock):
+    """Sorted indexes are updated in place on writes; reads must still match a fresh sort."""
+    open_ones = incidents(sim, state="2")[:3]
+    resolved = incidents(sim, state="6")[:2]
+    clock.now = NOW + timedelta(days=1)
+    http.patch(f"{api}/table/incident/{open_ones[0]['sys_id']}", json={"state": "6"}, timeout=TIMEOUT)
+    http.patch(f"{api}/table/incident/{resolved[0]['sys_id']}", json={"state": "2"}, timeout=TIMEOUT)
+    http.patch(f"{api}/table/incident/{resolved[1]['sys_id']}", json={"resolved_at": "2026-01-01 00:00:00"},
+               timeout=TIMEOUT)
+    http.delete(f"{api}/table/incident/{open_ones[1]['sys_id']}", timeout=TIMEOUT)
+    sim.resolve(open_ones[2]["sys_id"], at=NOW - timedelta(days=40))
+    http.patch(f"{api}/table/incident/{resolved[1]['sys_id']}", json={"description": "still here"},
+               timeout=TIMEOUT)  # a write that does not move the row must still show in ordered reads
+    params = {"sysparm_query": "resolved_atISNOTEMPTY^ORDERBYresolved_at^ORDERBYsys_id",
+              "sysparm_fields": "sys_id,description"}
+    result = http.get(f"{api}/table/incident", params=params, timeout=TIMEOUT).json()["result"]
+    assert result[0]["description"] == "still here"
+    got = [r["sys_id"] for r in result]
+    expected = sorted((r for r in sim.tables["incident"].values() if r["resolved_at"]),
+                      key=lambda r: (r["resolved_at"], r["sys_id"]))
+    assert got == [r["sys_id"] for r in expected]
+    # The world's tickets were all resolved within 30 days of the anchor, so the two back-dated ones lead.
+    assert got[:2] == [resolved[1]["sys_id"], open_ones[2]["sys_id"]] and got[-1] == open_ones[0]["sys_id"]
+
+
+def test_concurrent_writes_are_serialised(sim, server):
+    row = open_incident(sim)
+    url = f"{server.base_url}/api/now/table/incident/{row['sys_id']}"
+
+    def writer(worker: int) -> int:
+        with requests.Session() as session:
+            session.auth = (sim.user, sim.password)
+            for i in range(25):
+                response = session.patch(url, json={"description": f"w{worker}-{i}"}, timeout=TIMEOUT)
+                assert response.status_code == 200
+                session.get(url, timeout=TIMEOUT).raise_for_status()
+        return worker
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert sorted(pool.map(writer, range(4))) == [0, 1, 2, 3]
+    final = sim.record("incident", row["sys_id"])
+    assert final is not None and int(final["sys_mod_count"]) == int(row["sys_mod_count"]) + 100

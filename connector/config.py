@@ -81,6 +81,8 @@ class PullOptions(Strict):
     overlap: Duration = Field(timedelta(minutes=10), description="Re-read this far behind the cursor each run.")
     safety_lag: Duration = Field(timedelta(minutes=1), description="Never move the cursor closer to now than this.")
     initial_lookback: Duration = Field(timedelta(days=30), description="How far back the first run starts.")
+    commit_every: int = Field(5000, ge=1, le=100000, description="Store pulled tickets and move the cursor "
+                              "after this many (and every 5 s); a crash re-reads at most this many.")
 
 
 class BasicAuth(Strict):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import orjson
 import requests
 import tenacity
 
@@ -225,7 +226,7 @@ class Caller:
     def json(self, response: requests.Response, method: str = "GET") -> Any:
         """Decode a JSON body or raise ResponseError naming the request."""
         try:
-            return response.json()
+            return orjson.loads(response.content)
         except ValueError:
             raise ResponseError(self.system, describe(method, response.url),
                                 f"malformed JSON in a {response.status_code} answer: {body_excerpt(response, 120)}"

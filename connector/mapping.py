@@ -9,8 +9,10 @@ they are resolved to ids from `/field` when the system connects. No template eng
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from collections.abc import Mapping as MappingABC
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -86,9 +88,19 @@ class Mapping(Strict):
             raise ValueError("a jira mapping needs `resolved.jql`")
         return self
 
+    @cached_property
+    def _sources(self) -> tuple[str, ...]:
+        return tuple(sorted({spec.source for spec in self.fields.values()}))
+
+    @cached_property
+    def _plan(self) -> tuple[tuple[str, str, tuple[Callable[[Any], Any], ...], dict[str, Any] | None, Any], ...]:
+        """Per ticket field: (name, source, transform functions, map, default), resolved once."""
+        return tuple((name, spec.source, tuple(TRANSFORMS[t] for t in spec.transform), spec.map, spec.default)
+                     for name, spec in self.fields.items())
+
     def source_paths(self) -> list[str]:
         """Every source path the mapping reads, in a stable order."""
-        return sorted({spec.source for spec in self.fields.values()})
+        return list(self._sources)
 
     def display_names(self) -> set[str]:
         """Jira custom field display names used in braces."""
@@ -163,32 +175,45 @@ def parse_datetime(value: Any) -> datetime | None:
     if isinstance(value, int | float):
         return datetime.fromtimestamp(value / 1000, UTC)
     parsed = datetime.fromisoformat(str(value))
-    return (parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed).astimezone(UTC)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-def _apply(transform: Transform, value: Any) -> Any:
-    if value is None:
-        return None
-    if transform == "first":
-        return value[0] if isinstance(value, list) and value else (None if isinstance(value, list) else value)
-    if transform == "join":
-        return ", ".join(str(v) for v in value if v) if isinstance(value, list) else value
-    if transform == "datetime":
-        return parse_datetime(value)
-    if transform == "int":
-        return int(float(value)) if value != "" else None
-    if transform == "bool":
-        return str(value).lower() in ("true", "1", "yes")
-    text = str(value)
-    return {"lower": text.lower, "upper": text.upper, "strip": text.strip}[transform]()
+def _first(value: Any) -> Any:
+    if isinstance(value, list):
+        return value[0] if value else None
+    return value
 
 
-def field_value(spec: FieldSpec, raw: MappingABC[str, Any]) -> Any:
-    value = read_path(raw, spec.source)
+def _join(value: Any) -> Any:
+    return ", ".join(str(v) for v in value if v) if isinstance(value, list) else value
+
+
+def _int(value: Any) -> int | None:
+    return int(float(value)) if value != "" else None
+
+
+TRANSFORMS: dict[str, Callable[[Any], Any]] = {
+    "first": _first,
+    "join": _join,
+    "datetime": parse_datetime,
+    "int": _int,
+    "bool": lambda v: str(v).lower() in ("true", "1", "yes"),
+    "lower": lambda v: str(v).lower(),
+    "upper": lambda v: str(v).upper(),
+    "strip": lambda v: str(v).strip(),
+}
+
+
+def field_value(spec: FieldSpec, raw: MappingABC[str, Any], value: Any = ...) -> Any:
+    """The ticket field's value from `raw` (or from `value`, already read from `spec.source`)."""
+    if value is ...:
+        value = read_path(raw, spec.source)
     if value == "" or value == []:
         value = None
     for transform in spec.transform:
-        value = _apply(transform, value)
+        if value is None:
+            break
+        value = TRANSFORMS[transform](value)
     if spec.map is not None and value is not None:
         value = spec.map.get(str(value), spec.default)
     return spec.default if value is None else value
@@ -196,12 +221,24 @@ def field_value(spec: FieldSpec, raw: MappingABC[str, Any]) -> Any:
 
 def to_ticket(mapping: Mapping, system: str, raw: MappingABC[str, Any]) -> Ticket:
     """Build the canonical ticket; raises MappingValueError naming the field that cannot be read."""
+    sources = {path: read_path(raw, path) for path in mapping._sources}
     values: dict[str, Any] = {}
-    for name, spec in mapping.fields.items():
-        try:
-            values[name] = field_value(spec, raw)
-        except (ValueError, TypeError) as exc:
-            raise MappingValueError(f"field {name} from {spec.source}: {exc}") from None
+    name, source = "", ""
+    try:
+        # field_value, unrolled over the precompiled plan: this runs for every pulled record.
+        for name, source, functions, value_map, default in mapping._plan:
+            value = sources[source]
+            if value == "" or value == []:
+                value = None
+            for function in functions:
+                if value is None:
+                    break
+                value = function(value)
+            if value_map is not None and value is not None:
+                value = value_map.get(str(value), default)
+            values[name] = default if value is None else value
+    except (ValueError, TypeError) as exc:
+        raise MappingValueError(f"field {name} from {source}: {exc}") from None
     state = values.get("state")
     if state not in STATES:
         raise MappingValueError(f"field state: {state!r} is not one of {', '.join(STATES)}; extend its map")
@@ -226,7 +263,7 @@ def to_ticket(mapping: Mapping, system: str, raw: MappingABC[str, Any]) -> Ticke
         language=values.get("language") or values.get("requester_language"),
         reopen_count=int(values.get("reopen_count") or 0),
         reassignment_count=int(values.get("reassignment_count") or 0),
-        raw={spec.source: read_path(raw, spec.source) for spec in mapping.fields.values()},
+        raw=sources,
     )
 
 

@@ -86,3 +86,4 @@ class SystemPull:
     cursor_after: Cursor | None = None
     error: str | None = None
     duration_s: float = 0.0
+    requests: int = 0

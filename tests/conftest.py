@@ -31,7 +31,7 @@ def _postgres_available() -> str | None:
             conn.execute(text("SELECT 1"))
         engine.dispose()
         return None
-    except Exception as exc:  # noqa: BLE001 - any failure means "not available"
+    except Exception as exc:
         return f"{type(exc).__name__}: {str(exc)[:200]}"
 
 
@@ -41,22 +41,35 @@ def postgres_problem() -> str | None:
 
 
 @pytest.fixture
-def pg_url(postgres_problem: str | None) -> Iterator[str]:
-    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
+def pg_schemas(postgres_problem: str | None) -> Iterator[Any]:
+    """Makes PostgreSQL URLs whose search_path is a fresh schema each; all dropped afterwards."""
     if postgres_problem:
         if IN_CI:
             pytest.fail(f"PostgreSQL is required in CI and is not reachable at {PG_URL}: {postgres_problem}")
         pytest.skip(f"PostgreSQL not reachable: {postgres_problem}")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    made: list[str] = []
+
+    def make() -> str:
+        schema = f"t_{uuid.uuid4().hex[:12]}"
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        made.append(schema)
+        return f"{PG_URL}?options=-csearch_path%3D{schema}"
+
     try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+        yield make
     finally:
         with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            for schema in made:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture
+def pg_url(pg_schemas: Any) -> str:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
+    return str(pg_schemas())
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

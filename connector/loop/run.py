@@ -32,7 +32,7 @@ class RunResult:
                 {"system": s.system, "status": s.status, "pages": s.pages, "tickets": s.tickets,
                  "new_resolutions": s.new_resolutions,
                  "cursor": s.cursor_after.at.isoformat() if s.cursor_after else None,
-                 "duration_s": s.duration_s, "error": s.error}
+                 "requests": s.requests, "duration_s": s.duration_s, "error": s.error}
                 for s in self.systems
             ],
         }

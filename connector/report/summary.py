@@ -22,7 +22,8 @@ def format_run(result: RunResult) -> str:
     for s in result.systems:
         cursor = _when(s.cursor_after.at) if s.cursor_after else "none"
         lines.append(f"  {s.system:<12} {s.status:<6} {s.tickets:>7} tickets in {s.pages} pages, "
-                     f"{s.new_resolutions} new resolutions, cursor {cursor}, {s.duration_s:.1f}s")
+                     f"{s.new_resolutions} new resolutions, cursor {cursor}, {s.requests} requests, "
+                     f"{s.duration_s:.1f}s")
         if s.error:
             lines.append(f"  {'':<12} error: {s.error}")
     return "\n".join(lines)

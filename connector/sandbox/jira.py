@@ -37,6 +37,7 @@ from operator import attrgetter
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+import orjson
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wrappers import Request
 
@@ -352,7 +353,7 @@ def _adf_text(doc: dict[str, Any]) -> str:
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return orjson.dumps(value).decode()
 
 
 def _bool_arg(value: str | None, default: bool) -> bool:
@@ -428,7 +429,6 @@ class JiraSimulator:
         self._by_num: dict[int, _Issue] = {}
         self._by_key: dict[str, _Issue] = {}
         self._users: dict[str, _User] = {}  # person id -> user
-        self._by_account: dict[str, _User] = {}
         self._credentials: dict[str, tuple[str, _User, bool]] = {}  # login (lower) -> (secret, user, admin)
         self._components = {s.name: str(10100 + i) for i, s in enumerate(world.services)}
         self._fields: dict[str, _FieldDef] = {}
@@ -465,7 +465,6 @@ class JiraSimulator:
                          email=person.email, email_hidden=person.email_hidden, timezone=person.timezone,
                          account_type="atlassian" if person.is_agent else "customer", agent=person.is_agent)
             self._users[person.id] = user
-            self._by_account[user.account_id] = user
         return user
 
     def _define_fields(self) -> None:
@@ -512,7 +511,7 @@ class JiraSimulator:
         for f in system:
             self._fields[f.id] = f
         ids = CUSTOM_FIELD_IDS[self.mode]
-        groups = {g.name: g.name for g in self.world.groups}
+        groups = [g.name for g in self.world.groups]
         categories = [c.title() for c in CATEGORIES]
         self._custom("Request Type", ids["Request Type"], "request_type",
                      "com.atlassian.servicedesk:vp-origin", "sd-customerrequesttype", "Request Type")
@@ -523,7 +522,7 @@ class JiraSimulator:
                      "com.atlassian.servicedesk:sd-request-feedback-date", "datetime", "Date Time Picker")
         self._custom("Support group", ids["Support group"], "support_group",
                      "com.atlassian.jira.plugin.system.customfieldtypes:select", "option", "Dropdown",
-                     edit_ops=("set",), options=list(groups))
+                     edit_ops=("set",), options=groups)
         self._custom("Category", ids["Category"], "category",
                      "com.atlassian.jira.plugin.system.customfieldtypes:select", "option", "Dropdown",
                      edit_ops=("set",), options=categories)
@@ -571,7 +570,7 @@ class JiraSimulator:
         return _Issue(
             num=10000 + t.seq, project=self.project, seq=t.seq, summary=t.title, description=t.description,
             issuetype=REQUEST_TYPES[request_type][1], status=status, resolution=resolution,
-            resolved_ms=resolved_ms, created_ms=created, updated_ms=_ms(t.updated_at),
+            resolved_ms=resolved_ms, created_ms=created, updated_ms=max(_ms(t.updated_at), resolved_ms or 0),
             status_changed_ms=resolved_ms if resolved_ms is not None else created, priority=t.priority,
             components=[t.service.name], labels=[f"channel-{t.channel}"], reporter=reporter,
             assignee=self._user(t.assignee) if t.assignee is not None else None, creator=reporter,
@@ -640,6 +639,8 @@ class JiraSimulator:
 
     def resolve(self, key: str, at: datetime | None = None, *, resolution: str = "Done") -> None:
         """Resolve an issue: status Resolved, resolution set, resolutiondate = updated = `at`."""
+        if resolution not in RESOLUTIONS:
+            raise ValueError(f"unknown resolution {resolution!r}; one of {sorted(RESOLUTIONS)}")
         with self._lock:
             issue = self._get_issue(key)
             ms = _ms(at) if at is not None else self.now_ms()
@@ -665,9 +666,15 @@ class JiraSimulator:
                   labels: Sequence[str] = (), request_type: str | None = "Get IT help",
                   created: datetime | None = None, resolved: datetime | None = None) -> str:
         """Create an issue directly (reporter defaults to the API user); returns its key."""
+        project_key = (project or self.project).upper()
+        if project_key not in self._projects or issuetype not in ISSUE_TYPES or priority not in PRIORITIES:
+            raise ValueError(f"unknown project {project_key!r}, issue type {issuetype!r} or priority {priority!r}")
+        if request_type is not None and request_type not in REQUEST_TYPES:
+            raise ValueError(f"unknown request type {request_type!r}; one of {sorted(REQUEST_TYPES)}")
         with self._lock:
+            self._check_option("support_group", support_group)
+            self._check_option("category", category)
             ms = _ms(created) if created is not None else self.now_ms()
-            project_key = (project or self.project).upper()
             issue = self._new_issue(project_key, summary, issuetype, ms,
                                     self._user(reporter) if reporter is not None else self.me)
             issue.description, issue.priority, issue.labels = description, priority, list(labels)
@@ -695,6 +702,11 @@ class JiraSimulator:
             self._versions[fid] = self._versions.get(fid, 0) + 1
         if {"summary", "description", "comment"} & set(field_ids):
             self._versions["text"] = self._versions.get("text", 0) + 1
+
+    def _check_option(self, role: str, value: str | None) -> None:
+        fd = self._fields[self._role_field(role)]
+        if value is not None and value not in fd.options.values():
+            raise ValueError(f"{value!r} is not an option of {fd.name!r}: {sorted(fd.options.values())}")
 
     def _role_field(self, role: str) -> str:
         return next(f.id for f in self._fields.values() if f.role == role)
@@ -846,12 +858,11 @@ class JiraSimulator:
         except jql.JQLError as exc:
             raise _errors(400, *exc.messages) from None
 
-    def _ordered(self, compiled: jql.CompiledQuery) -> tuple[Callable[[_Issue], tuple[Any, ...]], bool]:
+    def _ordered(self, compiled: jql.CompiledQuery) -> Callable[[_Issue], tuple[Any, ...]]:
         """Sort key with the issue id as final tiebreak (search-after needs a total order)."""
         if compiled.order:
-            return compiled.key_function(tiebreak=_NUM), False
-        # No ORDER BY: newest key first (unverified default).
-        return (lambda i: ((-i.seq,), i.num)), True
+            return compiled.key_function(tiebreak=_NUM)
+        return _default_order
 
     def _matches(self, text: str, compiled: jql.CompiledQuery, user: _User) -> list[_Issue]:
         deps = tuple(self._versions.get(fid, 0) for fid in sorted(compiled.fields))
@@ -865,7 +876,7 @@ class JiraSimulator:
         found = [i for i in self._issues if matches(i)]  # _issues is in id order: the final tiebreak
         # Stable passes from the least significant term compare flat values instead of nested tuples:
         # about three times faster than one sort on the combined key for 100k issues.
-        for term in reversed(compiled.term_keys() if compiled.order else [lambda i: -i.seq]):
+        for term in reversed(compiled.term_keys() if compiled.order else [_default_order]):
             found.sort(key=term)
         self._search_cache[cache_key] = (stamp, found)
         while len(self._search_cache) > 16:
@@ -887,7 +898,7 @@ class JiraSimulator:
             raise invalid from None
         if version != 1 or digest != _jql_hash(text) or self.now_ms() - int(issued) > _TOKEN_TTL_MS:
             raise invalid
-        keyfn, _ = self._ordered(compiled)
+        keyfn = self._ordered(compiled)
         if compiled.order:
             if len(values) != len(compiled.order):
                 raise invalid
@@ -1081,7 +1092,7 @@ class JiraSimulator:
         compiled = self._compile(text, view.user)
         if not compiled.query.bounded:
             raise _errors(400, UNBOUNDED_JQL)
-        if len(compiled.query.order_by) > 7:
+        if len(compiled.query.order_by) > jql.MAX_ORDER_BY_FIELDS:
             raise _errors(400, "The ORDER BY clause can contain at most 7 fields.")  # wording unverified
         found = self._matches(text, compiled, view.user)
         token = params.get("nextPageToken")
@@ -1214,8 +1225,22 @@ class JiraSimulator:
             return "null"
         text = view.frags.get(("user", user.account_id))
         if text is None:
-            text = self._frag(view, ("user", user.account_id), lambda: self._user_json(user, view))
+            text = view.frags[("user", user.account_id)] = self._user_text(user, view)
         return text
+
+    def _user_text(self, user: _User, view: _View) -> str:
+        """`_user_json` encoded by hand: a 100k-issue pull meets every one of 25k users once."""
+        avatars = self._frag(view, ("avatars",), lambda: self._user_json(user, view)["avatarUrls"])
+        e = encode_basestring
+        if self.cloud:
+            email = "null" if user.email_hidden else e(user.email)
+            return (f'{{"self":{e(f"{view.base}/rest/api/{view.v}/user?accountId={user.account_id}")},'
+                    f'"accountId":{e(user.account_id)},"emailAddress":{email},"avatarUrls":{avatars},'
+                    f'"displayName":{e(user.display_name)},"active":true,"timeZone":{e(user.timezone)},'
+                    f'"accountType":{e(user.account_type)}}}')
+        return (f'{{"self":{e(f"{view.base}/rest/api/2/user?username={user.name}")},"name":{e(user.name)},'
+                f'"key":{e(user.key)},"emailAddress":{e(user.email)},"avatarUrls":{avatars},'
+                f'"displayName":{e(user.display_name)},"active":true,"timeZone":{e(user.timezone)}}}')
 
     def _user_json(self, user: _User, view: _View) -> dict[str, Any]:
         avatars = {size: f"{view.base}/secure/useravatar?size={size}&avatarId=10122"
@@ -1523,10 +1548,7 @@ class JiraSimulator:
             return issue.feedback.rating if issue.feedback else None
         if role.startswith("extra_"):
             return (issue.custom or {}).get(fd.id)
-        attr = {"user": fd.id, "summary": "summary", "description": "description", "priority": "priority",
-                "labels": "labels", "components": "components", "support_group": "support_group",
-                "category": "category", "language": "language"}[role]
-        return getattr(issue, attr)
+        return getattr(issue, fd.id if role == "user" else role)  # other roles are _Issue attributes
 
     def _store(self, issue: _Issue, fd: _FieldDef, value: Any) -> None:
         role = fd.role
@@ -1538,8 +1560,7 @@ class JiraSimulator:
                 issue.custom = {}
             issue.custom[fd.id] = value
         else:
-            attr = fd.id if role == "user" else ("language" if role == "language" else role)
-            setattr(issue, attr, value)
+            setattr(issue, fd.id if role == "user" else role, value)
 
     def _editmeta(self, issue: _Issue, view: _View) -> dict[str, Any]:
         fields: dict[str, Any] = {}
@@ -1644,6 +1665,10 @@ class JiraSimulator:
             raise _errors(404, f"No issue link type with name '{wanted.get('name')}' found.")
         inward = self._linked(body["inwardIssue"])
         outward = self._linked(body["outwardIssue"])
+        comment = body.get("comment")
+        comment_text = self._comment_text(comment.get("body"), view) if isinstance(comment, dict) else None
+        visibility = comment.get("visibility") if isinstance(comment, dict) else None
+        visibility = visibility if isinstance(visibility, dict) else None
         duplicate = any(link.type is link_type and link.inward is inward and link.outward is outward
                         for link in inward.links or [])
         if not duplicate:
@@ -1655,6 +1680,9 @@ class JiraSimulator:
                 issue.links = [*(issue.links or []), link]
                 issue.updated_ms = ms
             self._touch("issuelinks", "updated")
+        if comment_text is not None:
+            # "optionally add a comment to the from (outward) issue"; added for duplicates too (spec).
+            self._add_comment(outward, view.user, comment_text, public=visibility is None, visibility=visibility)
         return 201, None
 
     def _linked(self, ref: Any) -> _Issue:
@@ -1676,7 +1704,17 @@ class JiraSimulator:
         body = _json_body(request)
         if not isinstance(body, dict):
             raise _errors(400, "Request body must be a JSON object.")
-        raw = body.get("body")
+        text = self._comment_text(body.get("body"), view)
+        properties = {str(p.get("key")): p.get("value") for p in body.get("properties") or []
+                      if isinstance(p, dict)}
+        internal = bool((properties.get("sd.public.comment") or {}).get("internal"))
+        visibility = body.get("visibility") if isinstance(body.get("visibility"), dict) else None
+        comment = self._add_comment(issue, view.user, text, public=not internal and visibility is None,
+                                    visibility=visibility, properties=properties)
+        return self._comment_json(issue, comment, view)
+
+    def _comment_text(self, raw: Any, view: _View) -> str:
+        """A comment body as plain text: ADF in v3, a (wiki markup) string in v2."""
         if view.v == "3":
             if not isinstance(raw, dict) or not _is_adf(raw):
                 raise _errors(400, errors={"comment": "Comment body is not valid!"})
@@ -1687,13 +1725,7 @@ class JiraSimulator:
             text = raw
         if not text.strip():
             raise _errors(400, errors={"comment": "Comment body can not be empty!"})
-        properties = {str(p.get("key")): p.get("value") for p in body.get("properties") or []
-                      if isinstance(p, dict)}
-        internal = bool((properties.get("sd.public.comment") or {}).get("internal"))
-        visibility = body.get("visibility") if isinstance(body.get("visibility"), dict) else None
-        comment = self._add_comment(issue, view.user, text, public=not internal and visibility is None,
-                                    visibility=visibility, properties=properties)
-        return self._comment_json(issue, comment, view)
+        return text
 
     def _add_comment(self, issue: _Issue, author: _User, text: str, *, public: bool,
                      visibility: dict[str, Any] | None = None, properties: dict[str, Any] | None = None) -> _Comment:
@@ -1870,6 +1902,11 @@ def _enc_resolution(sim: JiraSimulator, i: _Issue, view: _View, fd: _FieldDef) -
 
 
 _NUM = attrgetter("num")
+
+
+def _default_order(i: _Issue) -> tuple[int, int]:
+    """Without ORDER BY: newest key first (unverified; the connector always orders explicitly)."""
+    return (-i.seq, i.num)
 
 
 def _enc_resolved(sim: JiraSimulator, i: _Issue, view: _View, fd: _FieldDef) -> str:

@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 __all__ = [
     "EMPTY",
+    "MAX_ORDER_BY_FIELDS",
     "CompiledQuery",
     "Context",
     "FieldKind",
@@ -40,6 +41,7 @@ __all__ = [
     "parse_date_literal",
 ]
 
+MAX_ORDER_BY_FIELDS = 7  # Jira Cloud's enhanced search limit; Data Center has none
 _SYNTAX = "Error in the JQL Query: "
 _OPERATOR_HINT = (
     "The valid operators are '=', '!=', '<', '>', '<=', '>=', '~', '!~', 'IN', 'NOT IN', 'IS' and 'IS NOT'."
@@ -475,11 +477,12 @@ class FieldSpec:
     """How JQL sees one field.
 
     `get(record)` returns the searchable value, normalised per kind:
-    date → epoch ms | None; key → (PROJECT, number); project/option/user → canonical lower-case
-    string | None; labels → tuple of lower-case strings; text → lower-case string | None;
-    number → float | None. `resolve(literal)` maps a literal to the same normal form, `EMPTY`, or
-    None when the value does not exist (Jira then rejects the query); "labels" is any multi-valued
-    field (labels, components). `sort` defaults to `get`.
+    date → epoch ms | None; key → (PROJECT, number); project/option/user → a canonical value | None
+    (the form `resolve` gives literals); labels → tuple of canonical values (lower-case strings when
+    there is no `resolve`); text → lower-case string | None; number → float | None.
+    `resolve(literal)` maps a literal to that form, to `EMPTY`, or to None when the value does not
+    exist (Jira then rejects the query). "labels" is any multi-valued field (labels, components).
+    `sort` defaults to `get`.
     """
 
     id: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Literal
 
 from connector.sandbox.server import SandboxServer, Steady
@@ -26,11 +27,9 @@ def start_simulator(kind: Literal["servicenow", "jira"] | str, *, host: str = "1
 
 
 def serve(kind: str, **options: object) -> None:
-    sim, server = start_simulator(kind, **options)  # type: ignore[arg-type]
+    _sim, server = start_simulator(kind, **options)  # type: ignore[arg-type]
     creds = ("user vloop.integration, password sandbox-password" if kind == "servicenow"
              else "email vloop@example.com, API token sandbox-token")
     print(f"{kind} sandbox on {server.base_url} ({creds}); Ctrl-C stops it", flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass

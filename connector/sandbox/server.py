@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 FaultKind = Literal["status", "reset", "delay", "malformed"]
@@ -186,13 +186,21 @@ def _reset_connection(environ: dict[str, Any]) -> None:
     sock.close()
 
 
+class _QuietHandler(WSGIRequestHandler):
+    """No access log line per request: the middleware keeps its own record, and benchmarks stay quiet."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        return
+
+
 class SandboxServer:
     """Serves a WSGI app on loopback in a background thread; use as a context manager."""
 
     def __init__(self, app: WSGIApp, *, host: str = "127.0.0.1", port: int = 0, steady: Steady | None = None,
                  error_body: Callable[[int], Any] | None = None, ssl_context: Any = None):
         self.faults = FaultMiddleware(app, steady, error_body)
-        self._server: BaseWSGIServer = make_server(host, port, self.faults, threaded=True, ssl_context=ssl_context)
+        self._server: BaseWSGIServer = make_server(host, port, self.faults, threaded=True, ssl_context=ssl_context,
+                                                   request_handler=_QuietHandler)
         self._server.daemon_threads = True  # type: ignore[attr-defined]
         self._thread: threading.Thread | None = None
         scheme = "https" if ssl_context else "http"

@@ -33,6 +33,7 @@ from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import orjson
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.routing import Map, Rule
@@ -980,7 +981,7 @@ def _response(reply: _Reply, request: Request) -> Response:
     headers = list(reply.headers)
     if reply.payload is None:
         return Response(b"", status=reply.status, headers=headers)
-    data = json.dumps(reply.payload, ensure_ascii=False, separators=(",", ":"), check_circular=False).encode()
+    data = orjson.dumps(reply.payload)
     return Response(data, status=reply.status, headers=headers, content_type="application/json;charset=UTF-8")
 
 

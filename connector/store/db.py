@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
@@ -39,7 +40,8 @@ def create(url: str) -> Engine:
         database = parsed.database
         if database and database != ":memory:":
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": 30}, json_serializer=_json_dumps,
+                               json_deserializer=orjson.loads)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -47,11 +49,18 @@ def create(url: str) -> Engine:
             # WAL lets `vloop status` and the survey page read while a sync writes.
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            # Checkpoint every ~40 MB of WAL instead of ~4 MB: a pull rewrites the same B-tree pages
+            # page after page, and a larger window copies each of them back to the database once.
+            cursor.execute("PRAGMA wal_autocheckpoint=10000")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, json_serializer=_json_dumps, json_deserializer=orjson.loads)
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value, default=str).decode()
 
 
 def alembic_config(engine: Engine) -> AlembicConfig:
@@ -88,8 +97,11 @@ def run_lock(engine: Engine, name: str = "vloop-sync") -> Iterator[bool]:
     to the database (also released by the kernel when the process dies).
     """
     if engine.dialect.name == "postgresql":
-        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
         with engine.connect() as conn:
+            # Advisory locks are per database server, not per schema: deployments that keep their state
+            # in different databases or schemas of one server must not block each other.
+            where = conn.execute(text("SELECT current_database() || '.' || current_schema()")).scalar()
+            key = int.from_bytes(hashlib.sha256(f"{name}@{where}".encode()).digest()[:8], "big", signed=True)
             got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
             try:
                 yield got

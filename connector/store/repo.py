@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, and_, func, select, tuple_
+import orjson
+from sqlalchemy import JSON, Connection, Engine, Table, and_, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
 from connector.model import Cursor, PersonRef, Ticket
 from connector.store import db
-from connector.store.schema import cursors, persons, resolutions, run_steps, runs, tickets
+from connector.store.schema import UTCDateTime, cursors, persons, resolutions, run_steps, runs, tickets
 
 
 def _now() -> datetime:
@@ -35,6 +36,50 @@ def upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys:
     conn.execute(stmt, list(rows))
 
 
+def _driver_converters(table: Table, columns: Sequence[str], sqlite_dialect: bool) -> list[Any]:
+    """Per column, the conversion UTCDateTime or JSON would apply, or None for values the driver takes as is."""
+
+    def as_time(value: datetime | None) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is not UTC:
+            value = value.astimezone(UTC)
+        return value.replace(tzinfo=None).isoformat(" ", "microseconds") if sqlite_dialect else value
+
+    def as_json(value: Any) -> Any:
+        return None if value is None else orjson.dumps(value, default=str).decode()
+
+    out: list[Any] = []
+    for name in columns:
+        kind = table.c[name].type
+        out.append(as_time if isinstance(kind, UTCDateTime) else as_json if isinstance(kind, JSON) else None)
+    return out
+
+
+def bulk_upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str], *,
+                update: bool = True) -> int:
+    """`upsert` for the hot path (a batch of tickets): the statement is compiled by SQLAlchemy, the
+    values are converted here in one pass and handed to the driver's executemany. The conversions are
+    exactly those of UTCDateTime and JSON, so rows read back the same as through `upsert`.
+
+    With `update=False` existing rows are left alone. Returns the rows the driver reports as written
+    (with `update=False`: the rows that were new).
+    """
+    if not rows:
+        return 0
+    stmt = _insert(conn, table)
+    stmt = stmt.on_conflict_do_update(index_elements=list(keys),
+                                      set_={c: stmt.excluded[c] for c in rows[0] if c not in keys}) \
+        if update else stmt.on_conflict_do_nothing(index_elements=list(keys))
+    compiled = stmt.compile(dialect=conn.dialect, column_keys=list(rows[0]))
+    sqlite_dialect = conn.dialect.name == "sqlite"
+    order = list(compiled.positiontup or rows[0])
+    convert = list(zip(order, _driver_converters(table, order, sqlite_dialect), strict=True))
+    values = [tuple(r[c] if f is None else f(r[c]) for c, f in convert) for r in rows]
+    params: list[Any] = values if compiled.positiontup else [dict(zip(order, v, strict=True)) for v in values]
+    return int(conn.exec_driver_sql(str(compiled), params).rowcount)
+
+
 @dataclass(frozen=True)
 class SystemStatus:
     system: str
@@ -52,6 +97,9 @@ class Store:
 
     def __init__(self, engine: Engine):
         self.engine = engine
+        # Person rows written by this process, by key: a person on many tickets is written once per
+        # run, not once per ticket. Bounded by the number of distinct people, not of tickets.
+        self._persons_written: dict[str, tuple[Any, ...]] = {}
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:
@@ -83,12 +131,13 @@ class Store:
         """
         now = _now()
         with self.engine.begin() as conn:
-            self._upsert_persons(conn, [p for t in page for p in (t.requester, t.assignee) if p], now)
-            upsert(conn, tickets, [_ticket_row(t, now) for t in page], ("system", "id"))
+            written = self._upsert_persons(conn, [p for t in page for p in (t.requester, t.assignee) if p], now)
+            bulk_upsert(conn, tickets, [_ticket_row(t, now) for t in page], ("system", "id"))
             new = self._insert_resolutions(conn, system, page, run_id, now)
             if cursor is not None:
                 upsert(conn, cursors, [{"system": system, "stream": stream, "at": cursor.at,
                                         "last_id": cursor.id, "updated_at": now}], ("system", "stream"))
+        self._persons_written.update(written)  # only once committed
         return new
 
     def set_cursor(self, system: str, cursor: Cursor, stream: str = "tickets") -> None:
@@ -96,33 +145,24 @@ class Store:
             upsert(conn, cursors, [{"system": system, "stream": stream, "at": cursor.at, "last_id": cursor.id,
                                     "updated_at": _now()}], ("system", "stream"))
 
-    def _upsert_persons(self, conn: Connection, people: Iterable[PersonRef], now: datetime) -> None:
+    def _upsert_persons(self, conn: Connection, people: Iterable[PersonRef], now: datetime) -> list[tuple[str, Any]]:
         rows: dict[str, dict[str, Any]] = {}
         for p in people:
+            values = (p.email, p.name, p.language, p.timezone)
+            if self._persons_written.get(p.key) == values:
+                continue
             rows[p.key] = {"key": p.key, "email": p.email, "name": p.name, "language": p.language,
                            "timezone": p.timezone, "first_seen": now, "last_seen": now}
         upsert(conn, persons, sorted(rows.values(), key=lambda r: r["key"]), ("key",), keep=("first_seen",))
+        return [(key, (r["email"], r["name"], r["language"], r["timezone"])) for key, r in rows.items()]
 
     def _insert_resolutions(self, conn: Connection, system: str, page: Sequence[Ticket], run_id: int | None,
                             now: datetime) -> int:
-        wanted = {(t.id, t.resolved_at) for t in page if t.resolved_at is not None}
-        if not wanted:
-            return 0
-        ids = sorted({tid for tid, _ in wanted})
-        existing: set[tuple[str, datetime]] = set()
-        for chunk in _chunks(ids, 500):
-            existing.update(
-                (r.ticket_id, r.resolved_at) for r in conn.execute(
-                    select(resolutions.c.ticket_id, resolutions.c.resolved_at).where(
-                        resolutions.c.system == system, resolutions.c.ticket_id.in_(chunk)))
-            )
-        new = sorted(wanted - existing, key=lambda k: (k[1], k[0]))
-        if new:
-            stmt = _insert(conn, resolutions).on_conflict_do_nothing(
-                index_elements=["system", "ticket_id", "resolved_at"])
-            conn.execute(stmt, [{"system": system, "ticket_id": tid, "resolved_at": at,
-                                 "first_seen_run": run_id, "created_at": now} for tid, at in new])
-        return len(new)
+        """Insert the batch's resolutions; those already stored are left alone. Returns how many were new."""
+        keys = sorted({(t.id, t.resolved_at) for t in page if t.resolved_at is not None}, key=lambda k: (k[1], k[0]))
+        rows = [{"system": system, "ticket_id": tid, "resolved_at": at, "first_seen_run": run_id, "created_at": now}
+                for tid, at in keys]
+        return bulk_upsert(conn, resolutions, rows, ("system", "ticket_id", "resolved_at"), update=False)
 
     # --- run ledger ---------------------------------------------------------------------------------
 
@@ -223,9 +263,5 @@ def _ticket_row(t: Ticket, now: datetime) -> dict[str, Any]:
         "assignee_key": t.assignee.key if t.assignee else None, "group_name": t.group, "service": t.service,
         "category": t.category, "priority": t.priority, "channel": t.channel, "language": t.language,
         "reopen_count": t.reopen_count, "reassignment_count": t.reassignment_count,
-        "raw": _jsonable(t.raw), "pulled_at": now,
+        "raw": t.raw, "pulled_at": now,
     }
-
-
-def _jsonable(raw: dict[str, Any]) -> dict[str, Any]:
-    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in raw.items()}

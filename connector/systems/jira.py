@@ -1,5 +1,8 @@
 """Jira Cloud and Data Center through the `jira` package, with its own retries switched off.
 
+The package authenticates, reads server info (Cloud or Data Center) and the field list. Search pages
+go through the package's own session but are decoded here: the package's helper re-parses every
+page with the standard json module, which costs more than the rest of a page's client work.
 Cloud searches `/rest/api/3/search/jql` with `nextPageToken` (the old `/search` answers 410); Data
 Center searches `/rest/api/2/search` with `startAt`, trusting the `maxResults` the server returns.
 The cursor clause uses epoch milliseconds: JQL date strings are read in the API user's profile time
@@ -11,9 +14,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from functools import partial
 from typing import Any, TypeVar
 
+import orjson
 import requests
 from jira import JIRA, JIRAError
 
@@ -110,12 +113,8 @@ class JiraSource:
         fields: list[dict[str, Any]] = self._call(f"GET {self.url}/rest/api/{self._version}/field", "GET",
                                                   self.client.fields)
         by_name: dict[str, str] = {}
-        clause_ids: dict[str, str] = {}
         for f in fields:
             by_name.setdefault(str(f.get("name")), str(f["id"]))
-            for clause in f.get("clauseNames", []) or []:
-                clause_ids[clause] = str(f["id"])
-        self.client._fields_cache_value = clause_ids  # saves the package a second /field request
         wanted = self.mapping.display_names()
         self.unknown_fields = sorted(n for n in wanted if n not in by_name)
         if self.unknown_fields:
@@ -163,40 +162,43 @@ class JiraSource:
         else:
             yield from self._pull_datacenter(since, until)
 
-    def _pull_cloud(self, jql: str) -> Iterator[RawPage]:
+    def _search(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
         assert self.client is not None
-        client, fields, token = self.client, self._request_fields(), None
-        seen_tokens: set[str] = set()
-        url = f"{self.url}/rest/api/3/search/jql"
-        while True:
-            body = self._call(f"GET {url}", "GET", partial(
-                client.enhanced_search_issues, jql, nextPageToken=token, maxResults=self.page_size,
-                fields=list(fields), json_result=True))
-            issues = body.get("issues") if isinstance(body, dict) else None
-            if not isinstance(issues, list):
+        session, url = self.client._session, f"{self.url}/rest/api/{self._version}/{path}"
+
+        def get() -> dict[str, Any]:
+            body = orjson.loads(session.get(url, params=params).content)
+            if not isinstance(body, dict) or not isinstance(body.get("issues"), list):
                 raise ResponseError(self.name, f"GET {url}", "answer has no `issues` list")
+            return body
+
+        return self._call(f"GET {url}", "GET", get)
+
+    def _pull_cloud(self, jql: str) -> Iterator[RawPage]:
+        params: dict[str, Any] = {"jql": jql, "maxResults": self.page_size, "fields": ",".join(self._request_fields())}
+        seen_tokens: set[str] = set()
+        while True:
+            body = self._search("search/jql", params)
+            issues = body["issues"]
             if issues:
                 yield self._page(issues)
             token = body.get("nextPageToken")
             if body.get("isLast", not token) or not token or not issues:
                 return
             if token in seen_tokens:  # a repeating token would page forever
-                raise ResponseError(self.name, f"GET {url}", "the same nextPageToken came back twice")
+                raise ResponseError(self.name, f"GET {self.url}/rest/api/3/search/jql",
+                                    "the same nextPageToken came back twice")
             seen_tokens.add(token)
+            params["nextPageToken"] = token
 
     def _pull_datacenter(self, since: datetime, until: datetime | None) -> Iterator[RawPage]:
-        assert self.client is not None
-        client, fields = self.client, self._request_fields()
-        url = f"{self.url}/rest/api/2/search"
+        fields = ",".join(self._request_fields())
         anchor, start = since, 0
         while True:
-            jql = self._jql(anchor, until)
-            body = self._call(f"GET {url}", "GET", partial(
-                client.search_issues, jql, startAt=start, maxResults=self.page_size, fields=list(fields),
-                json_result=True))
-            issues = body.get("issues") if isinstance(body, dict) else None
-            if not isinstance(issues, list):
-                raise ResponseError(self.name, f"GET {url}", "answer has no `issues` list")
+            body = self._search("search", {"jql": self._jql(anchor, until), "startAt": start,
+                                           "maxResults": self.page_size, "fields": fields,
+                                           "validateQuery": "strict"})
+            issues = body["issues"]
             if not issues:
                 return
             page = self._page(issues)

@@ -31,8 +31,8 @@ class Site:
     def system(self, **extra: Any) -> dict[str, Any]:
         if self.kind == "servicenow":
             return servicenow_system(self.server.base_url, **extra)
-        mapping = "jira-data-center" if self.sim.mode == "datacenter" else "jira-service-management"
-        return jira_system(self.server.base_url, mapping=mapping, **extra)
+        default = "jira-data-center" if self.sim.mode == "datacenter" else "jira-service-management"
+        return jira_system(self.server.base_url, **{"mapping": default, **extra})
 
     def ident(self, seq: int) -> str:
         """The id the simulator's Python API takes for the world's ticket number `seq`."""

@@ -38,7 +38,8 @@ def snapshot(url: str) -> dict[str, object]:
 @pytest.mark.parametrize("failpoint", ["pull.page_stored=3", "pull.page_fetched=2", "pull.page_stored=9"])
 def test_killed_pull_then_rerun_equals_an_uninterrupted_run(failpoint, tmp_path, state_url):
     with site("servicenow", world(700, seed=21)) as sn, site("jira", world(700, seed=22)) as jira:
-        systems = {"servicenow": sn.system(pull={"page_size": 100}), "jira": jira.system(pull={"page_size": 100})}
+        pull = {"page_size": 100, "commit_every": 100}
+        systems = {"servicenow": sn.system(pull=pull), "jira": jira.system(pull=pull)}
         crashed_dir, clean_dir = tmp_path / "crashed", tmp_path / "clean"
         crashed_dir.mkdir()
         clean_dir.mkdir()

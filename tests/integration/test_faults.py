@@ -43,7 +43,7 @@ def test_malformed_json_mid_pull_stops_with_the_cursor_on_the_last_stored_page(k
     w = world(300, seed=12)
     with site(kind, w) as s:
         s.server.faults.inject(Fault("malformed", path_contains=SEARCH[kind], after=3))
-        system = s.system(pull={"page_size": 40})
+        system = s.system(pull={"page_size": 40, "commit_every": 40})
         failed = run_sync(tmp_path, sqlite_url, {kind: system})
         store = Store.open(sqlite_url)
         cursor = store.cursor(kind)
@@ -126,7 +126,7 @@ def test_an_unreachable_system_fails_after_retries_with_a_hint(sqlite_url, tmp_p
 def test_a_page_that_keeps_timing_out_fails_the_system_and_keeps_the_cursor(sqlite_url, tmp_path):
     w = world(200, seed=13)
     with site("servicenow", w) as sn:
-        system = sn.system(pull={"page_size": 30}, http={"read_timeout": 0.3, "retry": {
+        system = sn.system(pull={"page_size": 30, "commit_every": 30}, http={"read_timeout": 0.3, "retry": {
             "max_attempts": 2, "max_wait": "50ms"}})
         sn.server.faults.inject(Fault("delay", times=2, path_contains="/table/incident", after=3, delay_s=0.8))
         result = run_sync(tmp_path, sqlite_url, {"servicenow": system})

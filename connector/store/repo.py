@@ -1,4 +1,4 @@
-"""Queries over the state store. Each page of a pull is stored with its cursor in one transaction."""
+"""Queries over the state store. A batch of pulled tickets is stored with its cursor in one transaction."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from connector.model import Cursor, PersonRef, Ticket
 from connector.store import db
 from connector.store.schema import UTCDateTime, cursors, persons, resolutions, run_steps, runs, tickets
+
+PERSON_CACHE = 5_000
 
 
 def _now() -> datetime:
@@ -39,12 +41,16 @@ def upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys:
 def _driver_converters(table: Table, columns: Sequence[str], sqlite_dialect: bool) -> list[Any]:
     """Per column, the conversion UTCDateTime or JSON would apply, or None for values the driver takes as is."""
 
+    seen: dict[datetime, Any] = {}  # a batch repeats some instants (pulled_at, created_at) on every row
+
     def as_time(value: datetime | None) -> Any:
         if value is None:
             return None
-        if value.tzinfo is not UTC:
-            value = value.astimezone(UTC)
-        return value.replace(tzinfo=None).isoformat(" ", "microseconds") if sqlite_dialect else value
+        out = seen.get(value)
+        if out is None:
+            utc = value if value.tzinfo is UTC else value.astimezone(UTC)
+            out = seen[value] = utc.replace(tzinfo=None).isoformat(" ", "microseconds") if sqlite_dialect else utc
+        return out
 
     def as_json(value: Any) -> Any:
         return None if value is None else orjson.dumps(value, default=str).decode()
@@ -98,7 +104,7 @@ class Store:
     def __init__(self, engine: Engine):
         self.engine = engine
         # Person rows written by this process, by key: a person on many tickets is written once per
-        # run, not once per ticket. Bounded by the number of distinct people, not of tickets.
+        # run, not once per ticket. Emptied when it grows past PERSON_CACHE so memory stays flat.
         self._persons_written: dict[str, tuple[Any, ...]] = {}
 
     @classmethod
@@ -137,6 +143,8 @@ class Store:
             if cursor is not None:
                 upsert(conn, cursors, [{"system": system, "stream": stream, "at": cursor.at,
                                         "last_id": cursor.id, "updated_at": now}], ("system", "stream"))
+        if len(self._persons_written) > PERSON_CACHE:
+            self._persons_written.clear()
         self._persons_written.update(written)  # only once committed
         return new
 

@@ -10,7 +10,6 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
-    Index,
     Integer,
     MetaData,
     String,
@@ -103,7 +102,6 @@ tickets = Table(
     Column("reassignment_count", Integer, nullable=False, default=0),
     Column("raw", JSON, nullable=False),
     Column("pulled_at", UTCDateTime, nullable=False),
-    Index("ix_tickets_requester", "requester_key"),
 )
 
 resolutions = Table(

@@ -55,6 +55,10 @@ def keyset_query(base: str, field: str, after: Cursor) -> str:
     return f"{prefix}{field}>{at}{order}^NQ{prefix}{field}={at}^sys_id>{after.id}{order}"
 
 
+def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    return request
+
+
 class _OAuth(requests.auth.AuthBase):
     """Client-credentials bearer token, fetched on first use and refreshed shortly before it expires."""
 
@@ -68,7 +72,7 @@ class _OAuth(requests.auth.AuthBase):
         response = self.caller.session.post(self.token_url, data={
             "grant_type": "client_credentials", "client_id": self.auth.client_id,
             "client_secret": self.auth.client_secret.get_secret_value()},
-            timeout=self.caller.timeout)
+            timeout=self.caller.timeout, auth=_no_auth)  # the session's auth is this object: don't recurse
         if response.status_code != 200:
             raise AuthError(self.caller.system, f"POST {self.token_url}", f"token request refused "
                             f"(HTTP {response.status_code})", status=response.status_code,

@@ -38,18 +38,18 @@ def test_5000_tickets_with_2500_in_one_second_are_all_stored_once(kind, state_ur
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_reopened_and_re_resolved_ticket_has_two_resolutions(kind, sqlite_url, tmp_path):
+def test_reopened_and_re_resolved_ticket_has_two_resolutions(kind, state_url, tmp_path):
     w = world(60)
     with site(kind, w) as s:
-        run_sync(tmp_path, sqlite_url, {kind: s.system()})
+        run_sync(tmp_path, state_url, {kind: s.system()})
         target = next(t for t in w.tickets if t.state == "resolved")
         s.sim.reopen(s.ident(target.seq), datetime.now(UTC) - timedelta(seconds=50))
         again = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=20)
         s.sim.resolve(s.ident(target.seq), again)
-        second = run_sync(tmp_path, sqlite_url, {kind: s.system()})
+        second = run_sync(tmp_path, state_url, {kind: s.system()})
         ticket_id = s.ticket_id(target.seq)
     assert second.systems[0].new_resolutions == 1
-    store = Store.open(sqlite_url)
+    store = Store.open(state_url)
     mine = [at for tid, at in store.resolution_keys(kind) if tid == ticket_id]
     stored = store.ticket(kind, ticket_id)
     store.close()
@@ -58,19 +58,19 @@ def test_reopened_and_re_resolved_ticket_has_two_resolutions(kind, sqlite_url, t
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_late_visible_ticket_inside_the_overlap_is_picked_up_without_duplicates(kind, sqlite_url, tmp_path):
+def test_late_visible_ticket_inside_the_overlap_is_picked_up_without_duplicates(kind, state_url, tmp_path):
     w = world(80)
     with site(kind, w) as s:
-        first = run_sync(tmp_path, sqlite_url, {kind: s.system()})
+        first = run_sync(tmp_path, state_url, {kind: s.system()})
         cursor = first.systems[0].cursor_after
         assert cursor is not None
         # A ticket whose resolution commits late: its resolution time is 5 minutes behind the cursor.
         late = next(t for t in w.tickets if t.resolved_at is None)
         s.sim.resolve(s.ident(late.seq), cursor.at - timedelta(minutes=5))
-        second = run_sync(tmp_path, sqlite_url, {kind: s.system()})
+        second = run_sync(tmp_path, state_url, {kind: s.system()})
         late_id = s.ticket_id(late.seq)
     assert second.systems[0].new_resolutions == 1
-    store = Store.open(sqlite_url)
+    store = Store.open(state_url)
     keys = store.resolution_keys(kind)
     store.close()
     assert len(keys) == first.systems[0].new_resolutions + 1
@@ -78,7 +78,7 @@ def test_late_visible_ticket_inside_the_overlap_is_picked_up_without_duplicates(
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_tickets_resolved_while_paging_are_neither_missed_nor_doubled(kind, sqlite_url, tmp_path):
+def test_tickets_resolved_while_paging_are_neither_missed_nor_doubled(kind, state_url, tmp_path):
     from connector.loop import pull
 
     w = world(400)
@@ -100,13 +100,13 @@ def test_tickets_resolved_while_paging_are_neither_missed_nor_doubled(kind, sqli
         page = 50 if kind == "servicenow" else 100
         pull.prefetch = resolving_prefetch
         try:
-            run_sync(tmp_path, sqlite_url, {kind: s.system(pull={"page_size": page})})
+            run_sync(tmp_path, state_url, {kind: s.system(pull={"page_size": page})})
         finally:
             pull.prefetch = original
-        run_sync(tmp_path, sqlite_url, {kind: s.system(pull={"page_size": page})})
+        run_sync(tmp_path, state_url, {kind: s.system(pull={"page_size": page})})
         expected = {s.ticket_id(t.seq) for t in w.tickets if t.resolved_at is not None} | {
             s.ticket_id(t.seq) for t in open_tickets}
-    store = Store.open(sqlite_url)
+    store = Store.open(state_url)
     keys = store.resolution_keys(kind)
     store.close()
     assert {tid for tid, _ in keys} == expected

@@ -140,3 +140,26 @@ def test_pacer_spaces_requests_to_the_configured_rate():
         with pacer:
             pass
     assert slept == pytest.approx([0.25, 0.25, 0.25, 0.25])
+
+
+def test_session_options_tls_ca_bundle_and_proxy():
+    from connector.http import build_session
+
+    session = build_session(HttpOptions(ca_bundle="/etc/corp/ca.pem", proxy="http://proxy.example.com:3128"))
+    assert session.verify == "/etc/corp/ca.pem"
+    assert session.proxies == {"https": "http://proxy.example.com:3128", "http": "http://proxy.example.com:3128"}
+    assert build_session(HttpOptions()).verify is True
+    assert build_session(HttpOptions(verify_tls=False, ca_bundle="/x.pem")).verify is False
+
+
+@responses.activate
+def test_timeouts_are_always_sent():
+    seen = []
+
+    def callback(request):
+        seen.append(request.req_kwargs["timeout"])
+        return (200, {}, '{"result": []}')
+
+    responses.add_callback(responses.GET, URL, callback=callback)
+    Caller("snow", HttpOptions(connect_timeout=3, read_timeout=45)).request("GET", URL)
+    assert seen == [(3, 45)]

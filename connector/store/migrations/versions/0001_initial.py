@@ -67,9 +67,6 @@ def upgrade() -> None:
     sa.Column('pulled_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('system', 'id', name=op.f('pk_tickets'))
     )
-    with op.batch_alter_table('tickets', schema=None) as batch_op:
-        batch_op.create_index('ix_tickets_requester', ['requester_key'], unique=False)
-
     op.create_table('resolutions',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('system', sa.String(length=100), nullable=False),
@@ -102,9 +99,6 @@ def downgrade() -> None:
 
     op.drop_table('run_steps')
     op.drop_table('resolutions')
-    with op.batch_alter_table('tickets', schema=None) as batch_op:
-        batch_op.drop_index('ix_tickets_requester')
-
     op.drop_table('tickets')
     op.drop_table('runs')
     op.drop_table('persons')

@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fail-rate", type=float, default=0.0, help="share of requests answered 503")
     p.add_argument("--rate-limit", type=float, default=0.0, help="requests per second before 429")
     p.add_argument("--mode", choices=("cloud", "datacenter"), default="cloud", help="Jira flavour")
+    p.add_argument("--tls", action="store_true", help="serve HTTPS with the bundled sandbox certificate")
 
     p = sub.add_parser("demo", help="run the whole loop against the sandboxes and print what happened")
     p.add_argument("--tickets", type=int, default=300)
@@ -166,7 +167,8 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
     setup_logging()
     serve(args.kind, host=args.host, port=args.port, tickets=args.tickets, seed=args.seed,
-          latency_ms=args.latency_ms, fail_rate=args.fail_rate, rate_limit=args.rate_limit, mode=args.mode)
+          latency_ms=args.latency_ms, fail_rate=args.fail_rate, rate_limit=args.rate_limit, mode=args.mode,
+          tls=args.tls)
     return EXIT_OK
 
 

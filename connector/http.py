@@ -81,6 +81,8 @@ def is_retryable(exc: BaseException, method: str) -> bool:
     if isinstance(exc, RetryableStatus):
         status = exc.response.status_code
         return status in RETRY_STATUSES or (status == 500 and method in IDEMPOTENT)
+    if isinstance(exc, requests.exceptions.SSLError):
+        return False  # a certificate that does not verify will not verify on the next attempt either
     return isinstance(exc, requests.ConnectionError | requests.Timeout | requests.exceptions.ChunkedEncodingError)
 
 
@@ -165,6 +167,11 @@ class Caller:
         self.hints = hints or {}
         self.pacer = Pacer(options.max_concurrency, options.requests_per_second, sleep=sleep)
         self.timeout = (options.connect_timeout, options.read_timeout)
+        # Passed on every request: requests lets REQUESTS_CA_BUNDLE / HTTPS_PROXY from the environment
+        # override a session's own verify and proxies, which would silently ignore the config.
+        self.transport: dict[str, Any] = {"verify": self.session.verify}
+        if options.proxy:
+            self.transport["proxies"] = dict(self.session.proxies)
         self.requests_sent = 0
         self._count_lock = threading.Lock()
 
@@ -199,7 +206,7 @@ class Caller:
         def attempt() -> requests.Response:
             with self.pacer:
                 self._count()
-                response = self.session.request(method, url, timeout=self.timeout, **kwargs)
+                response = self.session.request(method, url, timeout=self.timeout, **self.transport, **kwargs)
             if response.status_code in ok:
                 return response
             if is_retryable(RetryableStatus(response), method):

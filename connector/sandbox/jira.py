@@ -42,7 +42,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wrappers import Request
 
 from connector.sandbox import jql
-from connector.sandbox.server import SandboxServer, Steady
+from connector.sandbox.server import SandboxServer, Steady, sandbox_tls
 from connector.sandbox.world import CATEGORIES, Person, Ticket, World, stable_hex
 
 __all__ = [
@@ -2052,7 +2052,7 @@ def _tuples(value: Any) -> Any:
 
 
 def make_jira_server(sim: JiraSimulator, *, host: str = "127.0.0.1", port: int = 0,
-                     steady: Steady | None = None) -> SandboxServer:
+                     steady: Steady | None = None, tls: bool = False) -> SandboxServer:
     """Serve `sim` over real HTTP with Jira-shaped error bodies for injected faults (not started)."""
-    return SandboxServer(sim, host=host, port=port, steady=steady, error_body=jira_error_body)
-
+    return SandboxServer(sim, host=host, port=port, steady=steady, error_body=jira_error_body,
+                         ssl_context=sandbox_tls() if tls else None)

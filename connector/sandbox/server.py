@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import random
 import socket
+import ssl
 import struct
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
@@ -184,6 +186,17 @@ def _reset_connection(environ: dict[str, Any]) -> None:
     # SO_LINGER with a zero timeout makes close() send RST instead of FIN: a real "connection reset".
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     sock.close()
+
+
+TLS_DIR = Path(__file__).resolve().parent / "tls"
+SANDBOX_CA = TLS_DIR / "ca.pem"
+
+
+def sandbox_tls() -> ssl.SSLContext:
+    """Server-side TLS for the simulators, with the bundled sandbox certificate (see tls/README.md)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(TLS_DIR / "server.pem", TLS_DIR / "server.key")
+    return context
 
 
 class _QuietHandler(WSGIRequestHandler):

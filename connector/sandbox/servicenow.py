@@ -41,7 +41,7 @@ from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request, Response
 
 from connector.sandbox.encoded_query import Condition, EncodedQuery, OrderBy, parse, sort_key
-from connector.sandbox.server import SandboxServer, Steady
+from connector.sandbox.server import SandboxServer, Steady, sandbox_tls
 from connector.sandbox.world import Ticket, World, build_world, stable_hex
 
 Row = dict[str, str]
@@ -1097,6 +1097,7 @@ def _incident_rules(old: Mapping[str, str], changes: Row, now: str, actor_id: st
 
 
 def make_servicenow_server(sim: ServiceNowSimulator, *, host: str = "127.0.0.1", port: int = 0,
-                           steady: Steady | None = None) -> SandboxServer:
+                           steady: Steady | None = None, tls: bool = False) -> SandboxServer:
     """A `SandboxServer` (not yet started) serving `sim`, with ServiceNow error envelopes for faults."""
-    return SandboxServer(sim.wsgi_app, host=host, port=port, steady=steady, error_body=servicenow_error_body)
+    return SandboxServer(sim.wsgi_app, host=host, port=port, steady=steady, error_body=servicenow_error_body,
+                         ssl_context=sandbox_tls() if tls else None)

@@ -106,6 +106,9 @@ class JiraSource:
                         get_server_info=True, proxies=proxies, **self._auth_kwargs())
 
         self.client = self._call(f"GET {self.url}/rest/api/2/serverInfo", "GET", build)
+        if self.config.http.proxy:
+            # The environment's proxy variables would otherwise win over the configured proxy.
+            self.client._session.trust_env = False
         if self.config.deployment == "auto":
             self.cloud = bool(self.client._is_cloud)
         if self.cloud:
@@ -167,7 +170,7 @@ class JiraSource:
         session, url = self.client._session, f"{self.url}/rest/api/{self._version}/{path}"
 
         def get() -> dict[str, Any]:
-            body = orjson.loads(session.get(url, params=params).content)
+            body = orjson.loads(session.get(url, params=params, **self.caller.transport).content)
             if not isinstance(body, dict) or not isinstance(body.get("issues"), list):
                 raise ResponseError(self.name, f"GET {url}", "answer has no `issues` list")
             return body

@@ -72,7 +72,8 @@ class _OAuth(requests.auth.AuthBase):
         response = self.caller.session.post(self.token_url, data={
             "grant_type": "client_credentials", "client_id": self.auth.client_id,
             "client_secret": self.auth.client_secret.get_secret_value()},
-            timeout=self.caller.timeout, auth=_no_auth)  # the session's auth is this object: don't recurse
+            timeout=self.caller.timeout, auth=_no_auth,  # the session's auth is this object: don't recurse
+            **self.caller.transport)
         if response.status_code != 200:
             raise AuthError(self.caller.system, f"POST {self.token_url}", f"token request refused "
                             f"(HTTP {response.status_code})", status=response.status_code,

@@ -26,11 +26,11 @@ from connector.sandbox.jira import (
     NOT_AUTHENTICATED,
     UNBOUNDED_JQL,
     JiraSimulator,
-    jira_error_body,
     make_jira_server,
 )
 from connector.sandbox.server import Fault, SandboxServer
 from connector.sandbox.world import build_world
+from tests.contract.conftest import CurrentSimulator
 
 ANCHOR = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 AUTH = ("vloop@example.com", "sandbox-token")
@@ -46,23 +46,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-class CurrentSimulator:
-    """Forwards to the current test's simulator, so one server serves the whole module."""
-
-    sim: JiraSimulator | None = None
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        assert self.sim is not None
-        return self.sim(environ, start_response)
-
-
-@pytest.fixture(scope="module")
-def shared_server() -> Iterator[tuple[SandboxServer, CurrentSimulator]]:
-    current = CurrentSimulator()
-    with SandboxServer(current, error_body=jira_error_body) as srv:
-        yield srv, current
 
 
 @pytest.fixture(scope="module")

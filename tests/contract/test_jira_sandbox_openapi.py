@@ -25,9 +25,10 @@ from typing import Any
 import pytest
 import requests
 
-from connector.sandbox.jira import JiraSimulator, jira_error_body
+from connector.sandbox.jira import JiraSimulator
 from connector.sandbox.server import SandboxServer
 from connector.sandbox.world import build_world
+from tests.contract.conftest import CurrentSimulator
 
 SPECS = Path(__file__).resolve().parents[2].parent / "shared" / "specs"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -70,23 +71,6 @@ def specs() -> Specs:
             pytest.fail(message)
         pytest.skip(message)
     return Specs(SPECS)
-
-
-class CurrentSimulator:
-    """Forwards to the current test's simulator, so one server serves the whole module."""
-
-    sim: JiraSimulator | None = None
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        assert self.sim is not None
-        return self.sim(environ, start_response)
-
-
-@pytest.fixture(scope="module")
-def shared_server() -> Iterator[tuple[SandboxServer, CurrentSimulator]]:
-    current = CurrentSimulator()
-    with SandboxServer(current, error_body=jira_error_body) as srv:
-        yield srv, current
 
 
 @pytest.fixture

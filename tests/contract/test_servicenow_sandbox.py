@@ -51,22 +51,7 @@ def sim(clock: Clock) -> ServiceNowSimulator:
                                time_zone="Europe/Stockholm")
 
 
-class CurrentSimulator:
-    """WSGI app forwarding to the current test's simulator, so one server serves the whole module
-    (stopping a server waits out its 0.5 s poll interval)."""
-
-    sim: ServiceNowSimulator | None = None
-
-    def __call__(self, environ, start_response):
-        assert self.sim is not None
-        return self.sim.wsgi_app(environ, start_response)
-
-
-@pytest.fixture(scope="module")
-def shared_server() -> Iterator[tuple[SandboxServer, CurrentSimulator]]:
-    current = CurrentSimulator()
-    with SandboxServer(current, error_body=servicenow_error_body) as srv:
-        yield srv, current
+ERROR_BODY = servicenow_error_body  # used by the shared_server fixture in conftest.py
 
 
 @pytest.fixture

@@ -81,3 +81,20 @@ def test_vloop_sandbox_jira_data_center_mode():
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_https_with_a_custom_ca_bundle(sqlite_url, tmp_path):
+    from connector.sandbox.server import SANDBOX_CA
+    from connector.sandbox.servicenow import ServiceNowSimulator, make_servicenow_server
+    from tests.conftest import servicenow_system
+
+    sim = ServiceNowSimulator(world(30))
+    with make_servicenow_server(sim, tls=True) as server:
+        assert server.base_url.startswith("https://")
+        trusted = servicenow_system(server.base_url, http={"ca_bundle": str(SANDBOX_CA)})
+        ok = run_sync(tmp_path, sqlite_url, {"servicenow": trusted})
+        untrusted = servicenow_system(server.base_url, http={"retry": {"max_attempts": 2, "max_wait": "10ms"}})
+        refused = run_sync(tmp_path, f"sqlite:///{tmp_path / 'other.db'}", {"servicenow": untrusted})
+    assert ok.status == "ok" and ok.systems[0].new_resolutions > 0
+    error = refused.systems[0].error or ""
+    assert refused.status == "failed" and "TLS verification failed" in error and "ca_bundle" in error

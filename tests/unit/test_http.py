@@ -163,3 +163,19 @@ def test_timeouts_are_always_sent():
     responses.add_callback(responses.GET, URL, callback=callback)
     Caller("snow", HttpOptions(connect_timeout=3, read_timeout=45)).request("GET", URL)
     assert seen == [(3, 45)]
+
+
+@responses.activate
+def test_configured_ca_bundle_and_proxy_win_over_the_environment(monkeypatch):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/env/ca.pem")
+    monkeypatch.setenv("HTTPS_PROXY", "http://env-proxy:8080")
+    seen = []
+
+    def callback(request):
+        seen.append((request.req_kwargs["verify"], request.req_kwargs["proxies"].get("https")))
+        return (200, {}, "{}")
+
+    responses.add_callback(responses.GET, URL, callback=callback)
+    options = HttpOptions(ca_bundle="/etc/corp/ca.pem", proxy="http://corp-proxy:3128")
+    Caller("snow", options).request("GET", URL)
+    assert seen == [("/etc/corp/ca.pem", "http://corp-proxy:3128")]

@@ -408,6 +408,7 @@ class JiraSimulator:
         token: str = "sandbox-token",
         project: str = "ITSD",
         max_results_cap: int | None = None,
+        result_window: int = 10_000,
         admin: bool = False,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
@@ -418,6 +419,9 @@ class JiraSimulator:
         self.cloud = mode == "cloud"
         self.project = project
         self.max_results_cap = max_results_cap or (100 if self.cloud else 1000)
+        # Data Center's search index refuses offsets past max_result_window (Atlassian KB "Handling JQL
+        # REST API searching exceeding max_result_window"): deep offset paging has to re-window.
+        self.result_window = result_window
         self._expand = ("renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations"
                         if self.cloud else "operations,versionedRepresentations,editmeta,changelog,renderedFields")
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
@@ -1115,6 +1119,9 @@ class JiraSimulator:
         text = str(params.get("jql") or "")
         start = max(0, _int_arg(params.get("startAt"), "startAt", 0))
         max_results = min(max(0, _int_arg(params.get("maxResults"), "maxResults", 50)), self.max_results_cap)
+        if start + max_results > self.result_window:
+            raise _errors(400, f"Result window is too large, startAt + maxResults must be less than or equal to: "
+                               f"[{self.result_window}] but was [{start + max_results}].")
         compiled = self._compile(text, view.user)
         found = self._matches(text, compiled, view.user)
         page = found[start:start + max_results]

@@ -160,3 +160,21 @@ def test_since_overrides_the_cursor(sqlite_url, tmp_path):
         result = run_sync(tmp_path, sqlite_url, {"servicenow": s.system()}, since=since)
     expected = sum(1 for t in w.tickets if t.resolved_at is not None and t.resolved_at >= since)
     assert result.systems[0].new_resolutions == expected > 0
+
+
+def test_jira_data_center_restarts_the_search_before_the_result_window(sqlite_url, tmp_path, monkeypatch):
+    from connector.systems import jira as jira_source
+
+    # A site whose result window is 500 (10,000 by default); vloop re-windows after 300.
+    monkeypatch.setattr(jira_source, "DC_WINDOW", 300)
+    w = world(1200, seed=9)
+    with site("jira", w, mode="datacenter", max_results_cap=100, result_window=500) as s:
+        result = run_sync(tmp_path, sqlite_url, {"jira": s.system(pull={"page_size": 100})})
+        starts = [r.query for r in s.server.faults.requests if r.path == "/rest/api/2/search"]
+        expected = {s.ticket_id(t.seq) for t in w.tickets if t.resolved_at is not None}
+    assert result.status == "ok", result.systems[0].error
+    assert sum("startAt=0" in q for q in starts) >= 3  # the search was re-anchored several times
+    store = Store.open(sqlite_url)
+    keys = store.resolution_keys("jira")
+    store.close()
+    assert {tid for tid, _ in keys} == expected and len(keys) == len(expected)

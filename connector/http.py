@@ -194,7 +194,8 @@ class Caller:
             before_sleep=log_wait,
         )
 
-    def _count(self) -> None:
+    def count_request(self) -> None:
+        """Count one request toward a system (the benchmark and the run summary report them)."""
         with self._count_lock:
             self.requests_sent += 1
 
@@ -205,7 +206,7 @@ class Caller:
 
         def attempt() -> requests.Response:
             with self.pacer:
-                self._count()
+                self.count_request()
                 response = self.session.request(method, url, timeout=self.timeout, **self.transport, **kwargs)
             if response.status_code in ok:
                 return response

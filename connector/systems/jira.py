@@ -80,7 +80,7 @@ class JiraSource:
 
         def attempt() -> T:
             with self.caller.pacer:
-                self.caller._count()
+                self.caller.count_request()
                 try:
                     return fn()
                 except ValueError as exc:  # the package's json() on a body that is not JSON

@@ -138,3 +138,57 @@ run_steps = Table(
     Column("new_resolutions", Integer, nullable=False, default=0),
     Column("error", Text),
 )
+
+invitations = Table(
+    "invitations", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("survey", String(100), nullable=False),
+    Column("system", String(100), nullable=False),
+    Column("ticket_id", String(200), nullable=False),
+    Column("resolved_at", UTCDateTime, nullable=False),
+    Column("person_key", String(320)),
+    Column("email", String(320)),
+    Column("language", String(20), nullable=False),
+    Column("channel", String(20), nullable=False),  # email | comment | webhook
+    # pending -> sending -> sent | failed; or suppressed | cancelled | expired
+    Column("state", String(20), nullable=False),
+    Column("reason", Text),
+    Column("not_before", UTCDateTime),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime),
+    Column("sent_at", UTCDateTime),
+    Column("message_id", String(300)),
+    Column("reminders_sent", Integer, nullable=False, default=0),
+    Column("last_reminder_at", UTCDateTime),
+    Column("expires_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("survey", "system", "ticket_id", "resolved_at", name="uq_invitations_resolution"),
+)
+
+responses = Table(
+    "responses", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("invitation_id", Integer, ForeignKey("invitations.id"), nullable=False, unique=True),
+    Column("score", Integer, nullable=False),
+    Column("answers", JSON, nullable=False),  # extra questions: {question id: value}
+    Column("comment", Text),
+    Column("language", String(20)),
+    Column("source", String(20), nullable=False),  # page | native
+    Column("submitted_at", UTCDateTime, nullable=False),
+)
+
+clicks = Table(
+    "clicks", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("invitation_id", Integer, ForeignKey("invitations.id"), nullable=False),
+    Column("score", Integer),
+    Column("at", UTCDateTime, nullable=False),
+)
+
+optouts = Table(
+    "optouts", metadata,
+    Column("key", String(320), primary_key=True),  # person key or normalised email
+    Column("at", UTCDateTime, nullable=False),
+    Column("source", String(50), nullable=False),  # page | list-unsubscribe | admin
+)

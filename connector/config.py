@@ -24,6 +24,7 @@ from pydantic import (
     SecretStr,
     Tag,
     ValidationError,
+    model_validator,
 )
 
 from connector.errors import ConfigError, ConfigProblem
@@ -158,12 +159,63 @@ class LogOptions(Strict):
     format: Literal["text", "json"] = "text"
 
 
+class SurveyExclusions(Strict):
+    fields: dict[str, list[str]] = Field(default_factory=dict, description="Ticket field -> values never surveyed, "
+                                         "e.g. {category: [security]}. Fields: group, service, category, priority, "
+                                         "channel.")
+    requester_is_assignee: bool = Field(True, description="Skip tickets the requester resolved themselves.")
+    vip: list[str] = Field(default_factory=list, description="Emails (or person keys) never surveyed.")
+
+
+class SurveyConfig(Strict):
+    """One survey definition: what is asked, of whom, when and how."""
+
+    kind: Literal["nps", "csat", "ces"] = Field(description="nps 0-10, csat 1-5, ces 1-7 (CES 2.0).")
+    channel: Literal["email", "comment", "webhook"] = Field("email", description="How invitations are delivered.")
+    systems: list[str] | None = Field(None, description="Systems whose tickets get this survey; default all.")
+    default_language: str = Field("en", description="Used when neither ticket nor person has a language we have "
+                                  "texts for.")
+    send_after: Duration = Field(timedelta(hours=1), description="Wait this long after resolution.")
+    send_within: Duration = Field(timedelta(days=7), description="Never survey a resolution older than this.")
+    expire_after: Duration = Field(timedelta(days=14), description="Links stop accepting answers after this.")
+    remind_after: Duration | None = Field(timedelta(days=3), description="Remind unanswered invitations; null: never.")
+    max_reminders: int = Field(1, ge=0, le=5)
+    throttle: Duration = Field(timedelta(days=30), description="At most one survey per person in this period, "
+                               "across all systems.")
+    sample: float = Field(1.0, ge=0, le=1, description="Share of eligible resolutions surveyed (deterministic).")
+    max_per_run: int | None = Field(None, ge=1, description="Ceiling of invitations sent per run; the rest wait.")
+    reasons: bool = Field(True, description="Ask what mattered most, with choices by score band.")
+    comment: bool = Field(True, description="Offer a free-text comment.")
+    exclude: SurveyExclusions = SurveyExclusions()
+
+
 class Config(Strict):
     """The whole `vloop.yaml`."""
 
     state: str = Field("sqlite:///vloop.db", description="SQLAlchemy URL of the state store.")
+    secret_key: SecretStr | list[SecretStr] | None = Field(
+        None, description="Signs survey links (32+ characters); a list rotates keys: the first signs, all verify.")
+    public_url: AnyHttpUrl | None = Field(None, description="Base URL of the survey page, used in links.")
     systems: dict[str, SystemConfig] = Field(description="Configured ITSM endpoints by name.")
+    surveys: dict[str, SurveyConfig] = Field(default_factory=dict, description="Survey definitions by name.")
     log: LogOptions = LogOptions()
+
+    @model_validator(mode="after")
+    def _surveys_are_complete(self) -> Config:
+        for name, survey in self.surveys.items():
+            unknown = sorted(set(survey.systems or ()) - set(self.systems))
+            if unknown:
+                raise ValueError(f"surveys.{name}.systems: no system named {', '.join(unknown)}")
+        if self.surveys and (self.secret_key is None or self.public_url is None):
+            raise ValueError("surveys need secret_key (to sign links) and public_url (the survey page)")
+        keys = self.secret_key if isinstance(self.secret_key, list) else [self.secret_key] if self.secret_key else []
+        if any(len(k.get_secret_value()) < 32 for k in keys):
+            raise ValueError("secret_key: each key needs at least 32 characters (e.g. `openssl rand -hex 32`)")
+        return self
+
+    def secret_keys(self) -> list[str]:
+        keys = self.secret_key if isinstance(self.secret_key, list) else [self.secret_key] if self.secret_key else []
+        return [k.get_secret_value() for k in keys]
 
 
 def config_schema() -> dict[str, Any]:

@@ -8,11 +8,13 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from connector.config import Loaded
+from connector.loop.invite import SurveyPlan, plan_survey
 from connector.loop.pull import run_pull
 from connector.model import SystemPull
 from connector.store import Store
 
 log = logging.getLogger("vloop.run")
+DRY_RUN_EXAMPLES = 50
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,7 @@ class RunResult:
     finished_at: datetime
     systems: list[SystemPull] = field(default_factory=list)
     dry_run: bool = False
+    surveys: list[SurveyPlan] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -35,6 +38,7 @@ class RunResult:
                  "requests": s.requests, "duration_s": s.duration_s, "error": s.error}
                 for s in self.systems
             ],
+            "surveys": [p.as_dict() for p in self.surveys],
         }
 
 
@@ -54,9 +58,15 @@ def sync(loaded: Loaded, store: Store, *, only: str | None = None, since: dateti
             log.info("%s: pulling resolved tickets", name)
             results.append(run_pull(store, name, system, loaded.mappings[name], run_id, started,
                                     since=since, dry_run=dry_run))
+        plans = []
+        for survey_name, survey in loaded.config.surveys.items():
+            if only and survey.systems is not None and only not in survey.systems:
+                continue
+            plans.append(plan_survey(store, survey_name, survey, loaded.config, started, dry_run=dry_run,
+                                     keep_examples=DRY_RUN_EXAMPLES if dry_run else 0))
         failed = sum(1 for r in results if r.status != "ok")
         status: Literal["ok", "partial", "failed"] = (
             "ok" if not failed else "failed" if failed == len(results) else "partial")
-        result = RunResult(run_id, status, started, datetime.now(UTC), results, dry_run)
+        result = RunResult(run_id, status, started, datetime.now(UTC), results, dry_run, plans)
         store.finish_run(run_id, status, result.as_dict())
         return result

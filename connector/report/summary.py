@@ -26,6 +26,15 @@ def format_run(result: RunResult) -> str:
                      f"{s.duration_s:.1f}s")
         if s.error:
             lines.append(f"  {'':<12} error: {s.error}")
+    for plan in result.surveys:
+        verb = "would be planned" if result.dry_run else "planned"
+        suppressed = sum(plan.suppressed.values())
+        lines.append(f"  survey {plan.survey}: {plan.pending} invitations {verb}, {suppressed} suppressed")
+        for reason, count in plan.suppressed.most_common():
+            lines.append(f"    {count:>6}  {reason}")
+        for item in plan.examples:
+            what = "survey" if item.decision.action != "suppress" else "skip"
+            lines.append(f"    {what:<6} {item.system}/{item.ticket_number} ({item.language}): {item.decision.reason}")
     return "\n".join(lines)
 
 

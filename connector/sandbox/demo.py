@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import secrets
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -43,6 +44,9 @@ def _print_run(title: str, result: RunResult, requests: dict[str, int]) -> None:
               f"{s.duration_s:.2f}s")
         if s.error:
             print(f"  {'':<11} error: {s.error}")
+    for plan in result.surveys:
+        skipped = ", ".join(f"{n} {reason}" for reason, n in plan.suppressed.most_common(4)) or "none"
+        print(f"  survey {plan.survey!r}: {plan.pending} invitations queued; not surveyed: {skipped}")
 
 
 def _desk_activity(sn: ServiceNowSimulator, jira: JiraSimulator, rng: random.Random) -> dict[str, list[str]]:
@@ -74,7 +78,8 @@ def run_demo(*, tickets: int = 300, seed: int = 7, state: str | None = None) -> 
     try:
         env = {**os.environ, "VLOOP_DEMO_STATE": state, "VLOOP_DEMO_SN_URL": sn_server.base_url,
                "VLOOP_DEMO_SN_PASSWORD": sn.password, "VLOOP_DEMO_JIRA_URL": jira_server.base_url,
-               "VLOOP_DEMO_JIRA_TOKEN": JIRA_DEMO_TOKEN}
+               "VLOOP_DEMO_JIRA_TOKEN": JIRA_DEMO_TOKEN, "VLOOP_DEMO_SECRET_KEY": secrets.token_hex(32),
+               "VLOOP_DEMO_PUBLIC_URL": "http://127.0.0.1:8080"}
         loaded = load(demo_config_path(), env=env)
         store = Store.open(loaded.config.state)
         servers = {"servicenow": sn_server, "jira": jira_server}
@@ -111,7 +116,8 @@ def run_demo(*, tickets: int = 300, seed: int = 7, state: str | None = None) -> 
         if got != expected:
             print(f"\nUnexpected: second sync stored {got} new resolutions, expected {expected}")
             ok = False
-        print("\nNext steps (planned): surveys, write-back on tickets, follow-ups for detractors, the CSI register.")
+        print("\nNext steps (being built): delivering the queued invitations by email, the survey page, "
+              "write-back on tickets, follow-ups for detractors, the CSI register.")
         return 0 if ok else 1
     finally:
         sn_server.stop()

@@ -34,6 +34,7 @@ DEMO = ROOT / "config" / "demo.yaml"
 EXAMPLE_ENV = {
     "VLOOP_SN_PASSWORD": "example-sn-password-5c1e",
     "VLOOP_JIRA_TOKEN": "example-jira-token-5c1e",
+    "VLOOP_SECRET_KEY": "example-survey-link-signing-key-5c1e-0123456789",
 }
 ALTERNATIVE_ENV = {
     "VLOOP_SN_CLIENT_ID": "example-sn-client-5c1e",
@@ -43,6 +44,8 @@ ALTERNATIVE_ENV = {
 }
 DEMO_ENV = {
     "VLOOP_DEMO_STATE": "sqlite:///demo-test.db",
+    "VLOOP_DEMO_SECRET_KEY": "demo-survey-link-signing-key-5c1e-0123456789",
+    "VLOOP_DEMO_PUBLIC_URL": "http://127.0.0.1:18003",
     "VLOOP_DEMO_SN_URL": "http://127.0.0.1:18001",
     "VLOOP_DEMO_SN_PASSWORD": "demo-sn-password-5c1e",
     "VLOOP_DEMO_JIRA_URL": "http://127.0.0.1:18002",
@@ -209,3 +212,9 @@ def test_demo_config_is_what_the_demo_expects():
     assert jira.mapping == "jira-service-management"
     assert jira.jql == "project = ITSD"
     assert jira.pull.initial_lookback == timedelta(days=60)
+
+    assert config.secret_keys() == [DEMO_ENV["VLOOP_DEMO_SECRET_KEY"]]
+    assert str(config.public_url).rstrip("/") == DEMO_ENV["VLOOP_DEMO_PUBLIC_URL"]
+    resolved = config.surveys["resolved"]
+    assert (resolved.kind, resolved.send_after, resolved.send_within) == ("csat", timedelta(hours=1), timedelta(days=7))
+    assert resolved.exclude.fields == {"category": ["security"]}

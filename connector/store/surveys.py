@@ -57,11 +57,14 @@ class SurveyStore:
                         language: str | None, source: str = "page", at: datetime | None = None) -> bool:
         """Store the answer; False when this invitation already has one (the first answer stands)."""
         with self.engine.begin() as conn:
-            stmt = _insert(conn, responses).on_conflict_do_nothing(index_elements=["invitation_id"])
-            result = conn.execute(stmt, {"invitation_id": invitation_id, "score": score, "answers": dict(answers),
-                                         "comment": comment, "language": language, "source": source,
-                                         "submitted_at": at or datetime.now(UTC)})
-            return bool(result.rowcount)
+            # RETURNING tells the winner from the loser of a double submit on every backend; rowcount does
+            # not (PostgreSQL reports -1 once SQLAlchemy adds its own RETURNING).
+            stmt = (_insert(conn, responses).on_conflict_do_nothing(index_elements=["invitation_id"])
+                    .returning(responses.c.id))
+            row = conn.execute(stmt, {"invitation_id": invitation_id, "score": score, "answers": dict(answers),
+                                      "comment": comment, "language": language, "source": source,
+                                      "submitted_at": at or datetime.now(UTC)}).first()
+            return row is not None
 
     def record_click(self, invitation_id: int, score: int | None, at: datetime | None = None) -> None:
         """A link was opened (by a person or a mail scanner): a signal only, never an answer."""

@@ -1,0 +1,361 @@
+"""The survey page over real HTTP (waitress on loopback) with a real state store (SQLite, and PostgreSQL).
+
+Security checks of reference reliability-security.md §9/§15: GET records no answer, single use under
+replay and concurrency, neutral 404 for bad links, CSRF, size and rate limits, escaping, headers.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from itertools import count
+from typing import Any
+
+import pytest
+import requests
+from sqlalchemy import func, insert, select
+from waitress.server import create_server
+
+from connector.store import Store
+from connector.store.schema import clicks, invitations, optouts, responses, tickets
+from connector.store.surveys import SurveyStore
+from connector.surveys.tokens import SurveyTokens
+from connector.surveys.web import create_app
+
+KEY = "k" * 40
+SURVEYS = {"resolved": "csat", "loyalty": "nps"}
+HOSTILE_TITLE = '<script>alert("x")</script>\r\nSet-Cookie: evil=1 & "quotes"'
+
+
+@dataclass
+class Page:
+    """A running survey page and what the tests need to drive it."""
+
+    url: str
+    store: Store
+    tokens: SurveyTokens
+    clock: Callable[[], datetime]
+    now: list[datetime]
+    ids: Iterator[int] = field(default_factory=lambda: count(1))
+
+    def invitation(self, *, language: str = "en", state: str = "sent", survey: str = "resolved",
+                   title: str = "Printer on floor 3 is jammed", expires_in: timedelta | None = timedelta(days=14),
+                   person_key: str | None = "alice@example.com") -> tuple[int, str]:
+        """A ticket and an invitation for it; returns the invitation id and its signed token."""
+        n = next(self.ids)
+        now = datetime.now(UTC)
+        with self.store.engine.begin() as conn:
+            conn.execute(insert(tickets).values(system="snow", id=f"sys{n}", number=f"INC00{n:05d}", title=title,
+                                                state="resolved", status="Resolved", raw={}, pulled_at=now))
+            invitation_id = conn.execute(insert(invitations).values(
+                survey=survey, system="snow", ticket_id=f"sys{n}", resolved_at=now, person_key=person_key,
+                email=person_key, language=language, channel="email", state=state,
+                expires_at=now + expires_in if expires_in else None, created_at=now, updated_at=now,
+            ).returning(invitations.c.id)).scalar_one()
+        return invitation_id, self.tokens.sign(invitation_id)
+
+    def count(self, table: Any, invitation_id: int) -> int:
+        with self.store.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(table)
+                                .where(table.c.invitation_id == invitation_id)).scalar_one()
+
+
+def _serve(app: Any) -> tuple[str, Callable[[], None]]:
+    server = create_server(app, host="127.0.0.1", port=0, threads=8)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        # Closed from the server's own loop thread (via its trigger), so select() never sees a closed socket.
+        def close_all() -> None:
+            for channel in list(server._map.values()):
+                if channel is not server and channel is not server.trigger:
+                    channel.close()
+            server.close()
+
+        server.trigger.pull_trigger(close_all)
+        thread.join(5)
+        server.task_dispatcher.shutdown()
+
+    return f"http://127.0.0.1:{server.effective_port}", stop
+
+
+def _page(url: str, store_factory: Any, **options: Any) -> Iterator[Page]:
+    store = store_factory(url)
+    tokens = SurveyTokens([KEY], max_age=timedelta(days=30))
+    now = [datetime.now(UTC)]
+
+    def clock() -> datetime:
+        return now[0]
+
+    # The public URL must be known before the server's port is: a late-bound app fills the gap.
+    holder: dict[str, Any] = {}
+    base, stop = _serve(lambda environ, start: holder["app"](environ, start))
+    holder["app"] = create_app(SurveyStore(store.engine), tokens, SURVEYS, public_url=base + "/", clock=clock,
+                               secret_key="csrf-" + KEY, **options)
+    try:
+        yield Page(base, store, tokens, clock, now)
+    finally:
+        stop()
+
+
+@pytest.fixture
+def page(state_url: str, store_factory: Any) -> Iterator[Page]:
+    yield from _page(state_url, store_factory)
+
+
+@pytest.fixture
+def sqlite_page(sqlite_url: str, store_factory: Any) -> Iterator[Page]:
+    yield from _page(sqlite_url, store_factory)
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([0-9a-f]+)"', html)
+    assert found, html
+    return found.group(1)
+
+
+def open_form(page: Page, token: str, score: int | None = None, **headers: str) -> requests.Response:
+    params = {"score": score} if score is not None else {}
+    return requests.get(f"{page.url}/s/{token}", params=params, headers=headers, timeout=10)
+
+
+def submit(page: Page, token: str, form: dict[str, Any]) -> requests.Response:
+    return requests.post(f"{page.url}/s/{token}", data=form, timeout=10)
+
+
+# --- core behaviour: SQLite and PostgreSQL ------------------------------------------------------------
+
+
+def test_get_preselects_the_score_and_records_only_a_click(page: Page):
+    invitation_id, token = page.invitation()
+    got = open_form(page, token, 4)
+    assert got.status_code == 200
+    html = got.text
+    assert 'value="4" data-tone="positive" required checked' in html
+    assert html.count(" checked") == 1
+    assert "INC0000001" in html and "Printer on floor 3 is jammed" in html
+    assert "<fieldset" in html and "<legend>" in html and 'for="comment"' in html
+    assert page.count(responses, invitation_id) == 0
+    assert page.count(clicks, invitation_id) == 1
+
+
+def test_post_stores_one_response_and_a_replay_is_already_recorded(page: Page):
+    invitation_id, token = page.invitation()
+    form = {"csrf": csrf_of(open_form(page, token, 2).text), "score": "2", "reason": ["negative-0", "negative-3"],
+            "comment": "Took a week.\r\nStill slow."}
+    first = submit(page, token, form)
+    assert first.status_code == 200 and "Thank you!" in first.text
+    replay = submit(page, token, form)
+    assert replay.status_code == 200 and "Already answered" in replay.text
+    assert page.count(responses, invitation_id) == 1
+    stored = SurveyStore(page.store.engine).response(invitation_id)
+    assert stored is not None
+    assert stored["score"] == 2 and stored["source"] == "page" and stored["language"] == "en"
+    assert stored["answers"] == {"reasons": ["It took too long", "I was not kept informed"]}
+    assert stored["comment"] == "Took a week.\nStill slow."
+    again = open_form(page, token, 5)
+    assert again.status_code == 200 and "Already answered" in again.text
+
+
+@pytest.fixture
+def roomy_page(state_url: str, store_factory: Any) -> Iterator[Page]:
+    """A page whose per-link limit lets 20 submits of one link through."""
+    yield from _page(state_url, store_factory, rate_limit_per_token=50)
+
+
+def test_concurrent_submits_of_one_link_store_one_response(roomy_page: Page):
+    page = roomy_page
+    invitation_id, token = page.invitation()
+    form = {"csrf": csrf_of(open_form(page, token).text), "score": "5"}
+    with ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(lambda _: submit(page, token, form), range(20)))
+    assert all(a.status_code == 200 for a in answers)
+    assert sum("Thank you!" in a.text for a in answers) == 1
+    assert sum("Already answered" in a.text for a in answers) == 19
+    assert page.count(responses, invitation_id) == 1
+
+
+def test_tampered_expired_unknown_and_closed_links_get_one_neutral_404(page: Page):
+    _, good = page.invitation()
+    tampered = good[:-3] + ("AAA" if not good.endswith("AAA") else "BBB")
+    unknown = page.tokens.sign(999_999)
+    closed = [page.invitation(state=state)[1] for state in ("cancelled", "expired", "suppressed")]
+    past_expiry = page.invitation(expires_in=timedelta(seconds=-5))[1]
+    other_key = SurveyTokens(["o" * 40], max_age=timedelta(days=1)).sign(1)
+    bodies = set()
+    for token in [tampered, unknown, other_key, "garbage", *closed, past_expiry]:
+        got = open_form(page, token, 3)
+        assert got.status_code == 404, token
+        bodies.add(got.text)
+    assert len(bodies) == 1
+    assert "cannot be used" in bodies.pop()
+    posted = submit(page, tampered, {"score": "3"})
+    assert posted.status_code == 404
+
+
+def test_expired_signature_gets_the_same_404(sqlite_url: str, store_factory: Any):
+    """A page whose links live 0 seconds: every signature is expired, and the page says 404 like for garbage."""
+    store = store_factory(sqlite_url)
+    tokens = SurveyTokens([KEY], max_age=timedelta(seconds=0))
+    app = create_app(SurveyStore(store.engine), tokens, SURVEYS, public_url="https://feedback.example.com",
+                     secret_key="s" * 40)
+    client = app.test_client()
+    token = tokens.sign(1)
+    time.sleep(1.1)  # itsdangerous timestamps are whole seconds
+    assert tokens.check(token).status == "expired"
+    expired, garbage = client.get(f"/s/{token}"), client.get("/s/garbage")
+    assert expired.status_code == garbage.status_code == 404
+    assert expired.data == garbage.data
+
+
+def test_missing_or_wrong_csrf_is_refused_with_400(page: Page):
+    invitation_id, token = page.invitation()
+    for form in ({"score": "4"}, {"score": "4", "csrf": "0" * 64}):
+        got = submit(page, token, form)
+        assert got.status_code == 400 and "did not come from our survey page" in got.text
+    _, other = page.invitation()
+    borrowed = csrf_of(open_form(page, other).text)  # a CSRF token is bound to its own link
+    assert submit(page, token, {"score": "4", "csrf": borrowed}).status_code == 400
+    assert page.count(responses, invitation_id) == 0
+
+
+def test_swedish_invitation_gets_a_swedish_page(page: Page):
+    _, token = page.invitation(language="sv")
+    got = open_form(page, token, 5)
+    assert '<html lang="sv">' in got.text
+    assert "Hur nöjd är du med hur vi hanterade ditt ärende INC0000001?" in got.text
+    assert "Skicka mitt svar" in got.text and "Mycket nöjd" in got.text
+    answered = submit(page, token, {"csrf": csrf_of(got.text), "score": "5", "reason": "positive-1"})
+    assert "Tack!" in answered.text
+    english = requests.get(f"{page.url}/s/{token}", params={"lang": "en"}, timeout=10)
+    assert '<html lang="en">' in english.text and "Already answered" in english.text
+
+
+# --- the rest: SQLite -------------------------------------------------------------------------------------
+
+
+def test_security_headers_on_every_response(sqlite_page: Page):
+    _, token = sqlite_page.invitation()
+    for got in (open_form(sqlite_page, token), open_form(sqlite_page, "bad"),
+                requests.get(f"{sqlite_page.url}/healthz", timeout=10),
+                requests.get(f"{sqlite_page.url}/static/survey.css", timeout=10)):
+        csp = got.headers["Content-Security-Policy"]
+        assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+        assert got.headers["X-Content-Type-Options"] == "nosniff"
+        assert got.headers["Referrer-Policy"] == "no-referrer"
+        assert got.headers["X-Frame-Options"] == "DENY"
+        assert got.headers["Cache-Control"] == "no-store"
+    assert "<script>" not in open_form(sqlite_page, token).text.replace('<script src="', "")
+
+
+def test_hostile_title_is_escaped_and_cannot_inject_headers(sqlite_page: Page):
+    _, token = sqlite_page.invitation(title=HOSTILE_TITLE)
+    got = open_form(sqlite_page, token, 1)
+    assert got.status_code == 200
+    assert '<script>alert("x")</script>' not in got.text
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in got.text
+    assert "evil" not in got.headers.get("Set-Cookie", "")
+    assert all("evil" not in value for value in got.headers.values())
+
+
+def test_links_come_from_public_url_never_the_host_header(sqlite_page: Page):
+    _, token = sqlite_page.invitation()
+    got = open_form(sqlite_page, token, 3, Host="attacker.example")
+    assert got.status_code == 200
+    assert "attacker.example" not in got.text
+    assert f'action="{sqlite_page.url}/s/{token}"' in got.text
+
+
+def test_oversized_body_is_refused_with_413(sqlite_page: Page):
+    invitation_id, token = sqlite_page.invitation()
+    got = submit(sqlite_page, token, {"score": "3", "comment": "x" * 20_000})
+    assert got.status_code == 413 and "too large" in got.text
+    assert sqlite_page.count(responses, invitation_id) == 0
+
+
+def test_invalid_answers_are_shown_again_with_400(sqlite_page: Page):
+    invitation_id, token = sqlite_page.invitation()
+    csrf = csrf_of(open_form(sqlite_page, token).text)
+    for form in ({"score": "6"}, {"score": "-1"}, {"score": "\uff13"}, {"score": "4", "reason": "made-up"},
+                 {"score": "4", "comment": "y" * 2_001}):
+        got = submit(sqlite_page, token, {"csrf": csrf, **form})
+        assert got.status_code == 400 and 'role="alert"' in got.text, form
+    assert sqlite_page.count(responses, invitation_id) == 0
+    exact = submit(sqlite_page, token, {"csrf": csrf, "score": "4", "comment": "z" * 2_000})
+    assert exact.status_code == 200 and sqlite_page.count(responses, invitation_id) == 1
+
+
+def test_rate_limit_per_token_then_per_address(sqlite_url: str, store_factory: Any):
+    for page in _page(sqlite_url, store_factory, rate_limit_per_ip=8, rate_limit_per_token=3):
+        _, token = page.invitation()
+        codes = [open_form(page, token).status_code for _ in range(4)]
+        assert codes == [200, 200, 200, 429]
+        limited = open_form(page, token)
+        assert limited.status_code == 429 and "Too many requests" in limited.text
+        page.now[0] += timedelta(seconds=30)  # refills half a minute's worth of the token's bucket
+        assert open_form(page, token).status_code == 200
+        # The address's bucket (8 a minute) has 6 left after the half-minute refill, whatever the link.
+        others = [open_form(page, page.invitation()[1]).status_code for _ in range(7)]
+        assert others == [200] * 6 + [429]
+        assert requests.get(f"{page.url}/healthz", timeout=10).status_code == 200
+
+
+def test_optout_confirm_then_record(sqlite_page: Page):
+    _, token = sqlite_page.invitation(person_key="Bob@Example.com")
+    confirm = requests.get(f"{sqlite_page.url}/optout/{token}", timeout=10)
+    assert confirm.status_code == 200 and "Yes, stop sending me surveys" in confirm.text
+    assert _optouts(sqlite_page) == []  # GET changes nothing
+    refused = requests.post(f"{sqlite_page.url}/optout/{token}", data={}, timeout=10)
+    assert refused.status_code == 400
+    done = requests.post(f"{sqlite_page.url}/optout/{token}", data={"csrf": csrf_of(confirm.text)}, timeout=10)
+    assert done.status_code == 200 and "unsubscribed" in done.text
+    assert _optouts(sqlite_page) == [("bob@example.com", "page")]
+
+
+def test_one_click_unsubscribe(sqlite_page: Page):
+    _, token = sqlite_page.invitation(person_key="carol@example.com", state="expired")
+    got = requests.post(f"{sqlite_page.url}/optout/{token}", data={"List-Unsubscribe": "One-Click"}, timeout=10)
+    assert got.status_code == 200
+    assert _optouts(sqlite_page) == [("carol@example.com", "list-unsubscribe")]
+    bad = requests.post(f"{sqlite_page.url}/optout/garbage", data={"List-Unsubscribe": "One-Click"}, timeout=10)
+    assert bad.status_code == 404
+
+
+def test_healthz(sqlite_page: Page):
+    got = requests.get(f"{sqlite_page.url}/healthz", timeout=10)
+    assert got.status_code == 200 and got.json() == {"status": "ok", "database": True}
+
+
+def test_nps_page_without_javascript_shows_every_reason_group(sqlite_page: Page):
+    _, token = sqlite_page.invitation(survey="loyalty")
+    html = open_form(sqlite_page, token, 9).text
+    assert len(re.findall(r'type="radio" name="score"', html)) == 11
+    assert html.count('class="reasons"') == 3 and " hidden" not in html
+    assert "Not at all likely" in html and "Extremely likely" in html
+    assert re.search(r'<script src="http://127\.0\.0\.1:\d+/static/survey\.js" defer></script>', html)
+    assert requests.get(f"{sqlite_page.url}/static/survey.js", timeout=10).status_code == 200
+
+
+def test_logs_hold_neither_tokens_nor_addresses(sqlite_page: Page, caplog: pytest.LogCaptureFixture):
+    caplog.set_level(logging.DEBUG)
+    invitation_id, token = sqlite_page.invitation(person_key="dave@example.com")
+    html = open_form(sqlite_page, token, 1).text
+    submit(sqlite_page, token, {"csrf": csrf_of(html), "score": "1"})
+    requests.post(f"{sqlite_page.url}/optout/{token}", data={"List-Unsubscribe": "One-Click"}, timeout=10)
+    open_form(sqlite_page, token[:-2] + "xx")
+    # The server side only: the test's own HTTP client (urllib3) logs the URLs it fetches.
+    text = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("urllib3"))
+    assert f"invitation {invitation_id}" in text
+    assert token not in text and token[:20] not in text and "@" not in text
+
+
+def _optouts(page: Page) -> list[tuple[str, str]]:
+    with page.store.engine.connect() as conn:
+        return [(r.key, r.source) for r in conn.execute(select(optouts.c.key, optouts.c.source))]

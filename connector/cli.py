@@ -65,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", type=_parse_since, help="pull resolutions from this ISO time instead of the cursor")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
+    p = sub.add_parser("serve", help="serve the survey page (waitress)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080)
+
     p = sub.add_parser("status", help="per system: cursor, tickets, resolutions, last run")
     p.add_argument("--json", action="store_true")
 
@@ -162,6 +166,30 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from connector.store.surveys import SurveyStore
+    from connector.surveys.tokens import SurveyTokens
+    from connector.surveys.web import create_app, serve
+
+    loaded = _load(args)
+    config = loaded.config
+    if not config.surveys or config.public_url is None:
+        print(f"{loaded.path}: surveys: no survey is configured; nothing to serve", file=sys.stderr)
+        return EXIT_CONFIG
+    setup_logging(config.log.level, config.log.format)
+    store = _store(loaded)
+    max_age = max(s.expire_after for s in config.surveys.values())
+    app = create_app(SurveyStore(store.engine), SurveyTokens(config.secret_keys(), max_age),
+                     {name: s.kind for name, s in config.surveys.items()}, public_url=str(config.public_url),
+                     secret_key=config.secret_keys()[0])
+    print(f"survey page on http://{args.host}:{args.port} (links: {config.public_url}); Ctrl-C stops it", flush=True)
+    try:
+        serve(app, args.host, args.port)
+    finally:
+        store.close()
+    return EXIT_OK
+
+
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from connector.sandbox.run import serve
 
@@ -181,7 +209,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "validate": cmd_validate, "schema": cmd_schema, "migrate": cmd_migrate, "sync": cmd_sync,
-    "status": cmd_status, "sandbox": cmd_sandbox, "demo": cmd_demo,
+    "status": cmd_status, "serve": cmd_serve, "sandbox": cmd_sandbox, "demo": cmd_demo,
 }
 
 

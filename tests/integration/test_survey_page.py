@@ -359,3 +359,54 @@ def test_logs_hold_neither_tokens_nor_addresses(sqlite_page: Page, caplog: pytes
 def _optouts(page: Page) -> list[tuple[str, str]]:
     with page.store.engine.connect() as conn:
         return [(r.key, r.source) for r in conn.execute(select(optouts.c.key, optouts.c.source))]
+
+
+def test_vloop_serve_runs_the_page_from_the_config(tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    from datetime import UTC, datetime, timedelta
+    from pathlib import Path
+
+    import requests as http
+    from sqlalchemy import insert
+
+    from connector.store import Store as StateStore
+    from connector.store.schema import invitations as invitation_table
+    from connector.surveys.tokens import SurveyTokens
+    from tests.conftest import write_config
+
+    key = "s" * 40
+    url = f"sqlite:///{tmp_path / 'serve.db'}"
+    config = write_config(tmp_path, url, {}, secret_key=key, public_url="https://feedback.example.com",
+                          surveys={"resolved": {"kind": "nps"}})
+    state = StateStore.open(url)
+    now = datetime.now(UTC)
+    with state.engine.begin() as conn:
+        invitation_id = conn.execute(insert(invitation_table).values(
+            survey="resolved", system="snow", ticket_id="t1", resolved_at=now - timedelta(hours=2), language="en",
+            channel="email", state="sent", attempts=1, reminders_sent=0, created_at=now, updated_at=now,
+            expires_at=now + timedelta(days=14))).inserted_primary_key[0]
+    state.close()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "connector", "-c", str(config), "serve", "--port", str(port)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               cwd=Path(__file__).resolve().parents[2], env=os.environ.copy())
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                if http.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except http.ConnectionError:
+                time.sleep(0.1)
+        token = SurveyTokens([key], timedelta(days=14)).sign(invitation_id)
+        page = http.get(f"{base}/s/{token}?score=9", timeout=5)
+        assert page.status_code == 200 and 'value="9" data-tone="positive" required checked' in page.text
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

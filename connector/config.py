@@ -189,6 +189,30 @@ class SurveyConfig(Strict):
     exclude: SurveyExclusions = SurveyExclusions()
 
 
+class SmtpOptions(Strict):
+    host: str = Field("localhost", description="SMTP relay host.")
+    port: int = Field(25, ge=1, le=65535)
+    security: Literal["plain", "starttls", "ssl"] = Field("plain", description="plain (a relay on this host), "
+                                                         "starttls (port 587) or ssl (port 465).")
+    username: str | None = None
+    password: SecretStr | None = None
+    timeout: float = Field(30.0, gt=0, description="Seconds per SMTP command.")
+    ca_bundle: str | None = Field(None, description="PEM file of CAs to trust for the relay's certificate.")
+
+
+class EmailChannel(Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    smtp: SmtpOptions = SmtpOptions()
+    sender: str = Field(alias="from", description='From address, e.g. "Service Desk <desk@example.com>".')
+    domain: str | None = Field(None, description="Message-ID domain; default: the From address's domain.")
+    batch_size: int = Field(500, ge=1, le=10000, description="Invitations sent over one SMTP connection.")
+
+
+class Channels(Strict):
+    email: EmailChannel | None = Field(None, description="Needed by surveys with channel: email.")
+
+
 class Config(Strict):
     """The whole `vloop.yaml`."""
 
@@ -198,6 +222,7 @@ class Config(Strict):
     public_url: AnyHttpUrl | None = Field(None, description="Base URL of the survey page, used in links.")
     systems: dict[str, SystemConfig] = Field(description="Configured ITSM endpoints by name.")
     surveys: dict[str, SurveyConfig] = Field(default_factory=dict, description="Survey definitions by name.")
+    channels: Channels = Channels()
     log: LogOptions = LogOptions()
 
     @model_validator(mode="after")
@@ -206,6 +231,9 @@ class Config(Strict):
             unknown = sorted(set(survey.systems or ()) - set(self.systems))
             if unknown:
                 raise ValueError(f"surveys.{name}.systems: no system named {', '.join(unknown)}")
+        emailed = sorted(n for n, sv in self.surveys.items() if sv.channel == "email")
+        if emailed and self.channels.email is None:
+            raise ValueError(f"surveys {', '.join(emailed)} send email: configure channels.email (smtp, from)")
         if self.surveys and (self.secret_key is None or self.public_url is None):
             raise ValueError("surveys need secret_key (to sign links) and public_url (the survey page)")
         keys = self.secret_key if isinstance(self.secret_key, list) else [self.secret_key] if self.secret_key else []

@@ -8,10 +8,12 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from connector.config import Loaded
+from connector.loop.deliver import DeliveryReport, deliver_survey
 from connector.loop.invite import SurveyPlan, plan_survey
-from connector.loop.pull import run_pull
+from connector.loop.pull import make_source, run_pull
 from connector.model import SystemPull
 from connector.store import Store
+from connector.systems import Source
 
 log = logging.getLogger("vloop.run")
 DRY_RUN_EXAMPLES = 50
@@ -26,6 +28,7 @@ class RunResult:
     systems: list[SystemPull] = field(default_factory=list)
     dry_run: bool = False
     surveys: list[SurveyPlan] = field(default_factory=list)
+    deliveries: list[DeliveryReport] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -39,6 +42,7 @@ class RunResult:
                 for s in self.systems
             ],
             "surveys": [p.as_dict() for p in self.surveys],
+            "deliveries": [d.as_dict() for d in self.deliveries],
         }
 
 
@@ -52,21 +56,30 @@ def sync(loaded: Loaded, store: Store, *, only: str | None = None, since: dateti
             return RunResult(None, "locked", started, datetime.now(UTC), dry_run=dry_run)
         run_id = store.start_run(dry_run=dry_run)
         results: list[SystemPull] = []
+        sources: dict[str, Source] = {}
         for name, system in loaded.config.systems.items():
             if (only and name != only) or not system.enabled:
                 continue
             log.info("%s: pulling resolved tickets", name)
+            source = make_source(name, system, loaded.mappings[name])
             results.append(run_pull(store, name, system, loaded.mappings[name], run_id, started,
-                                    since=since, dry_run=dry_run))
+                                    since=since, dry_run=dry_run, source=source))
+            if results[-1].status == "ok":
+                sources[name] = source
         plans = []
         for survey_name, survey in loaded.config.surveys.items():
             if only and survey.systems is not None and only not in survey.systems:
                 continue
             plans.append(plan_survey(store, survey_name, survey, loaded.config, started, dry_run=dry_run,
                                      keep_examples=DRY_RUN_EXAMPLES if dry_run else 0))
+        deliveries = [] if dry_run else [
+            deliver_survey(store, survey_name, survey, loaded.config, sources, started)
+            for survey_name, survey in loaded.config.surveys.items()
+            if not only or survey.systems is None or only in survey.systems
+        ]
         failed = sum(1 for r in results if r.status != "ok")
         status: Literal["ok", "partial", "failed"] = (
             "ok" if not failed else "failed" if failed == len(results) else "partial")
-        result = RunResult(run_id, status, started, datetime.now(UTC), results, dry_run, plans)
+        result = RunResult(run_id, status, started, datetime.now(UTC), results, dry_run, plans, deliveries)
         store.finish_run(run_id, status, result.as_dict())
         return result

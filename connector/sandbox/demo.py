@@ -19,6 +19,7 @@ from connector.config import load
 from connector.loop.run import RunResult, sync
 from connector.report.summary import format_status
 from connector.sandbox.jira import JiraSimulator, make_jira_server
+from connector.sandbox.mailsink import MailSink
 from connector.sandbox.servicenow import ServiceNowSimulator, make_servicenow_server
 from connector.sandbox.world import build_world
 from connector.store import Store
@@ -47,6 +48,10 @@ def _print_run(title: str, result: RunResult, requests: dict[str, int]) -> None:
     for plan in result.surveys:
         skipped = ", ".join(f"{n} {reason}" for reason, n in plan.suppressed.most_common(4)) or "none"
         print(f"  survey {plan.survey!r}: {plan.pending} invitations queued; not surveyed: {skipped}")
+    for d in result.deliveries:
+        print(f"  survey {d.survey!r}: {d.sent} invitations emailed over {d.smtp_connections} SMTP connection(s), "
+              f"{d.cancelled} cancelled because the ticket reopened, {sum(d.suppressed.values())} held back "
+              f"at send time ({', '.join(f'{n} {r}' for r, n in d.suppressed.most_common(2)) or 'none'})")
 
 
 def _desk_activity(sn: ServiceNowSimulator, jira: JiraSimulator, rng: random.Random) -> dict[str, list[str]]:
@@ -75,11 +80,12 @@ def run_demo(*, tickets: int = 300, seed: int = 7, state: str | None = None) -> 
     sn = ServiceNowSimulator(build_world(tickets=tickets, seed=seed))
     jira = JiraSimulator(build_world(tickets=tickets, seed=seed + 1), mode="cloud", token=JIRA_DEMO_TOKEN)
     sn_server, jira_server = make_servicenow_server(sn).start(), make_jira_server(jira).start()
+    sink = MailSink().__enter__()
     try:
         env = {**os.environ, "VLOOP_DEMO_STATE": state, "VLOOP_DEMO_SN_URL": sn_server.base_url,
                "VLOOP_DEMO_SN_PASSWORD": sn.password, "VLOOP_DEMO_JIRA_URL": jira_server.base_url,
                "VLOOP_DEMO_JIRA_TOKEN": JIRA_DEMO_TOKEN, "VLOOP_DEMO_SECRET_KEY": secrets.token_hex(32),
-               "VLOOP_DEMO_PUBLIC_URL": "http://127.0.0.1:8080"}
+               "VLOOP_DEMO_PUBLIC_URL": "http://127.0.0.1:8080", "VLOOP_DEMO_SMTP_PORT": str(sink.port)}
         loaded = load(demo_config_path(), env=env)
         store = Store.open(loaded.config.state)
         servers = {"servicenow": sn_server, "jira": jira_server}
@@ -116,9 +122,12 @@ def run_demo(*, tickets: int = 300, seed: int = 7, state: str | None = None) -> 
         if got != expected:
             print(f"\nUnexpected: second sync stored {got} new resolutions, expected {expected}")
             ok = False
-        print("\nNext steps (being built): delivering the queued invitations by email, the survey page, "
-              "write-back on tickets, follow-ups for detractors, the CSI register.")
+        print(f"\nThe local mail sink received {len(sink.messages)} invitation(s); e.g. "
+              f"{sink.messages[0]['Subject']!r}." if sink.messages else "\nThe local mail sink received nothing.")
+        print("Next steps (being built): synthetic respondents answering on the survey page, write-back on "
+              "tickets, follow-ups for detractors, the CSI register.")
         return 0 if ok else 1
     finally:
+        sink.__exit__()
         sn_server.stop()
         jira_server.stop()

@@ -29,6 +29,9 @@ class Source(Protocol):
     def pull_resolved(self, since: datetime, until: datetime | None = None) -> Iterator[RawPage]:
         """Resolved records with resolution time >= `since`, ascending, one page at a time."""
 
+    def current_resolutions(self, ticket_ids: list[str]) -> dict[str, datetime]:
+        """For tickets still resolved now, their current resolution time; one request per 100 tickets."""
+
     def missing_fields(self) -> list[str]:
         """Source paths of the mapping that the system does not know (for `vloop validate --check-connection`)."""
 

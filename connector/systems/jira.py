@@ -219,5 +219,24 @@ class JiraSource:
                 # DC result window and drift when issues reopen. Overlapping rows dedupe downstream.
                 anchor, start = page.last.at, 0
 
+    def current_resolutions(self, ticket_ids: list[str]) -> dict[str, datetime]:
+        """Still-resolved issues among `ticket_ids` (numeric ids), one search per 100."""
+        if self.client is None:
+            self.connect()
+        restriction = [f"({p})" for p in (self.config.jql, self.mapping.resolved.jql) if p]
+        out: dict[str, datetime] = {}
+        for start in range(0, len(ticket_ids), 100):
+            chunk = [i for i in ticket_ids[start:start + 100] if i.isdigit()]
+            if not chunk:
+                continue
+            jql = " AND ".join([*restriction, f"id in ({', '.join(chunk)})"]) + " ORDER BY key ASC"
+            params: dict[str, Any] = {"jql": jql, "maxResults": len(chunk), "fields": "resolutiondate"}
+            body = self._search("search/jql" if self.cloud else "search", params)
+            for issue in body["issues"]:
+                at = parse_datetime(read_path(issue, "fields.resolutiondate"))
+                if at is not None:
+                    out[str(issue["id"])] = at
+        return out
+
     def missing_fields(self) -> list[str]:
         return [f"{{{n}}}" for n in self.unknown_fields]

@@ -164,6 +164,21 @@ class ServiceNowSource:
             position = Cursor(at, str(last["sys_id"]))
             yield RawPage(rows, position)
 
+    def current_resolutions(self, ticket_ids: list[str]) -> dict[str, datetime]:
+        """Still-resolved tickets among `ticket_ids` (the mapping's resolved query), in batches of 100."""
+        field, table, out = self.mapping.resolved.field, self.mapping.table or "incident", {}
+        for start in range(0, len(ticket_ids), 100):
+            chunk = ticket_ids[start:start + 100]
+            query = "^".join(p for p in (self._base_query(), f"sys_idIN{','.join(chunk)}") if p)
+            rows = self._get(table, {"sysparm_query": query, "sysparm_fields": f"sys_id,{field}",
+                                     "sysparm_limit": str(len(chunk)), "sysparm_no_count": "true",
+                                     "sysparm_exclude_reference_link": "true"})
+            for row in rows:
+                at = parse_datetime(row.get(field))
+                if at is not None:
+                    out[str(row["sys_id"])] = at
+        return out
+
     def missing_fields(self) -> list[str]:
         """Mapping sources whose first segment is not a column of the table (sys_dictionary)."""
         table = self.mapping.table or "incident"

@@ -19,6 +19,7 @@ from tests.conftest import ENV, write_config
 from tests.integration.helpers import site, world
 
 KEY = "k" * 40
+CHANNELS = {"email": {"from": "Service Desk <desk@example.com>"}}
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
@@ -28,7 +29,7 @@ def survey(**extra):
 
 def run(tmp_path, url, systems, surveys, **kwargs):
     path = write_config(tmp_path, url, systems, secret_key=KEY, public_url="https://feedback.example.com",
-                        surveys=surveys)
+                        surveys=surveys, channels=CHANNELS)
     loaded = load(path, env=ENV)
     store = Store.open(loaded.config.state)
     try:
@@ -123,9 +124,10 @@ def test_dry_run_lists_decisions_and_stores_nothing(tmp_path, sqlite_url):
     ({"secret_key": "short"}, "at least 32 characters"),
     ({"surveys": {"resolved": {"kind": "csat", "systems": ["snow"]}}}, "no system named snow"),
     ({"surveys": {"resolved": {"kind": "stars"}}}, "surveys.resolved.kind"),
+    ({"channels": {}}, "configure channels.email"),
 ])
 def test_survey_config_problems(tmp_path, top, expected):
-    base = {"secret_key": KEY, "public_url": "https://feedback.example.com",
+    base = {"secret_key": KEY, "public_url": "https://feedback.example.com", "channels": CHANNELS,
             "surveys": {"resolved": {"kind": "csat"}}}
     path = write_config(tmp_path, "sqlite:///x.db", {"servicenow": {
         "kind": "servicenow", "url": "https://x.service-now.com", "auth": {"user": "u", "password": "p" * 8},

@@ -381,7 +381,8 @@ def test_vloop_serve_runs_the_page_from_the_config(tmp_path):
     key = "s" * 40
     url = f"sqlite:///{tmp_path / 'serve.db'}"
     config = write_config(tmp_path, url, {}, secret_key=key, public_url="https://feedback.example.com",
-                          surveys={"resolved": {"kind": "nps"}})
+                          surveys={"resolved": {"kind": "nps"}},
+                          channels={"email": {"from": "Service Desk <desk@example.com>"}})
     state = StateStore.open(url)
     now = datetime.now(UTC)
     with state.engine.begin() as conn:

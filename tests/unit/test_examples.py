@@ -35,6 +35,7 @@ EXAMPLE_ENV = {
     "VLOOP_SN_PASSWORD": "example-sn-password-5c1e",
     "VLOOP_JIRA_TOKEN": "example-jira-token-5c1e",
     "VLOOP_SECRET_KEY": "example-survey-link-signing-key-5c1e-0123456789",
+    "VLOOP_SMTP_PASSWORD": "example-smtp-password-5c1e",
 }
 ALTERNATIVE_ENV = {
     "VLOOP_SN_CLIENT_ID": "example-sn-client-5c1e",
@@ -46,6 +47,7 @@ DEMO_ENV = {
     "VLOOP_DEMO_STATE": "sqlite:///demo-test.db",
     "VLOOP_DEMO_SECRET_KEY": "demo-survey-link-signing-key-5c1e-0123456789",
     "VLOOP_DEMO_PUBLIC_URL": "http://127.0.0.1:18003",
+    "VLOOP_DEMO_SMTP_PORT": "18025",
     "VLOOP_DEMO_SN_URL": "http://127.0.0.1:18001",
     "VLOOP_DEMO_SN_PASSWORD": "demo-sn-password-5c1e",
     "VLOOP_DEMO_JIRA_URL": "http://127.0.0.1:18002",
@@ -218,3 +220,5 @@ def test_demo_config_is_what_the_demo_expects():
     resolved = config.surveys["resolved"]
     assert (resolved.kind, resolved.send_after, resolved.send_within) == ("csat", timedelta(hours=1), timedelta(days=7))
     assert resolved.exclude.fields == {"category": ["security"]}
+    email = config.channels.email
+    assert email is not None and email.smtp.host == "127.0.0.1" and email.smtp.port == 18025

@@ -1,0 +1,201 @@
+"""Step: send due invitations by email, exactly once in practice.
+
+For each due invitation (pending, `not_before` passed, retry time passed), in order:
+1. the ticket is re-checked in its system, 100 per request: if it is no longer resolved at the same
+   resolution time, the invitation is `cancelled` (a reopened ticket);
+2. the policy is asked again with what is known now: opt-outs, the per-person throttle across systems
+   (invitations sent by any survey), the run limit;
+3. the row is marked `sending` and committed, the mail goes out over the batch's one SMTP connection,
+   then the row is marked `sent` (Message-ID, expiry), back to `pending` with a later retry time, or
+   `failed` when the server refused the address for good.
+
+The one window that can send twice: the server accepted the mail and the process died before step 3's
+last commit. The row is then still `sending`, and the next run sends it again (at-least-once); every
+other crash point sends nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+
+from connector import failpoints
+from connector.config import Config, EmailChannel, SurveyConfig
+from connector.errors import VloopError
+from connector.loop.invite import _candidate, rules_of
+from connector.store import Store
+from connector.store.schema import invitations, persons, tickets
+from connector.store.surveys import SurveyStore
+from connector.surveys.email import MailInvitation, SmtpSender, SmtpSettings, build_message, message_id
+from connector.surveys.policy import Context, decide
+from connector.surveys.tokens import SurveyTokens
+from connector.systems import Source
+
+log = logging.getLogger("vloop.deliver")
+RETRY_BACKOFF = (timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2), timedelta(hours=8))
+MAX_ATTEMPTS = 8
+
+
+@dataclass
+class DeliveryReport:
+    survey: str
+    sent: int = 0
+    retry: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    suppressed: Counter[str] = field(default_factory=Counter)
+    skipped_systems: list[str] = field(default_factory=list)
+    smtp_connections: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"survey": self.survey, "sent": self.sent, "retry": self.retry, "failed": self.failed,
+                "cancelled": self.cancelled, "suppressed": dict(self.suppressed),
+                "skipped_systems": self.skipped_systems}
+
+
+def smtp_settings(channel: EmailChannel) -> SmtpSettings:
+    o = channel.smtp
+    return SmtpSettings(host=o.host, port=o.port, security=o.security, username=o.username,
+                        password=o.password.get_secret_value() if o.password else None, timeout=o.timeout,
+                        ca_bundle=o.ca_bundle)
+
+
+def _due(store: Store, name: str, now: datetime, limit: int) -> list[dict[str, Any]]:
+    stmt = (
+        select(invitations, tickets.c.number, tickets.c.title, tickets.c.state.label("ticket_state"),
+               tickets.c.assignee_key, tickets.c.group_name, tickets.c.service, tickets.c.category,
+               tickets.c.priority, tickets.c.channel.label("ticket_channel"), persons.c.name.label("person_name"))
+        .select_from(invitations
+                     .join(tickets, and_(tickets.c.system == invitations.c.system,
+                                         tickets.c.id == invitations.c.ticket_id))
+                     .outerjoin(persons, persons.c.key == invitations.c.person_key))
+        .where(invitations.c.survey == name, invitations.c.state.in_(("pending", "sending")),
+               invitations.c.not_before <= now,
+               or_(invitations.c.next_attempt_at.is_(None), invitations.c.next_attempt_at <= now))
+        .order_by(invitations.c.not_before, invitations.c.id).limit(limit)
+    )
+    with store.engine.connect() as conn:
+        return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def _last_surveyed(store: Store, keys: list[str]) -> dict[str, datetime]:
+    if not keys:
+        return {}
+    stmt = (select(invitations.c.person_key, func.max(invitations.c.sent_at))
+            .where(invitations.c.person_key.in_(sorted(set(keys))), invitations.c.sent_at.is_not(None))
+            .group_by(invitations.c.person_key))
+    with store.engine.connect() as conn:
+        return {k: at for k, at in conn.execute(stmt) if at is not None}
+
+
+def _set(store: Store, invitation_id: int, **values: Any) -> None:
+    with store.engine.begin() as conn:
+        conn.execute(update(invitations).where(invitations.c.id == invitation_id).values(**values))
+
+
+def _still_resolved(rows: list[dict[str, Any]], sources: dict[str, Source],
+                    report: DeliveryReport) -> dict[int, bool | None]:
+    """Per invitation: True/False from the system, None when the system could not be asked."""
+    by_system: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_system[row["system"]].append(row)
+    out: dict[int, bool | None] = {}
+    for system, items in by_system.items():
+        source = sources.get(system)
+        current: dict[str, datetime] | None = None
+        if source is not None:
+            try:
+                current = source.current_resolutions(sorted({r["ticket_id"] for r in items}))
+            except VloopError as exc:
+                log.error("%s: cannot re-check tickets before sending: %s", system, exc)
+        if current is None:
+            report.skipped_systems.append(system)
+        for row in items:
+            out[row["id"]] = None if current is None else current.get(row["ticket_id"]) == row["resolved_at"]
+    return out
+
+
+def deliver_survey(store: Store, name: str, survey: SurveyConfig, config: Config, sources: dict[str, Source],
+                   now: datetime, *, sender: SmtpSender | None = None) -> DeliveryReport:
+    """Send the survey's due email invitations; returns what happened to each."""
+    report = DeliveryReport(name)
+    channel = config.channels.email
+    if survey.channel != "email" or channel is None or config.public_url is None:
+        return report
+    tokens = SurveyTokens(config.secret_keys(), survey.expire_after)
+    surveys, rules = SurveyStore(store.engine), rules_of(survey)
+    base = str(config.public_url).rstrip("/")
+    domain = channel.domain or channel.sender.rsplit("@", 1)[-1].strip(" >")
+    limit = survey.max_per_run or 1_000_000
+    rows = _due(store, name, now, limit)
+    if not rows:
+        return report
+    resolved = _still_resolved(rows, sources, report)
+    keys = [r["person_key"] for r in rows if r["person_key"]]
+    last = _last_surveyed(store, keys)
+    opted = frozenset(surveys.opted_out([*keys, *(r["email"] for r in rows if r["email"])]))
+    vip = frozenset(v.strip().lower() for v in survey.exclude.vip)
+    smtp = sender or SmtpSender(smtp_settings(channel))
+    with smtp:
+        for row in rows:
+            still = resolved[row["id"]]
+            if still is None:
+                continue  # the system could not be asked: never send unchecked; next run tries again
+            if not still:
+                _set(store, row["id"], state="cancelled", reason="ticket reopened before the survey was sent",
+                     updated_at=now)
+                report.cancelled += 1
+                continue
+            candidate = _candidate({**row, "requester_key": row["person_key"], "channel": row["ticket_channel"]})
+            context = Context(now=now, last_surveyed=last, opted_out=opted, vip=vip, sent_this_run=report.sent)
+            decision = decide(candidate, rules, context)
+            if decision.action == "wait":
+                continue
+            if decision.action == "suppress":
+                _set(store, row["id"], state="suppressed", reason=decision.reason, updated_at=now)
+                report.suppressed[decision.reason] += 1
+                continue
+            if _send_one(store, smtp, row, tokens, base, channel.sender, domain, survey, now, report) \
+                    and row["person_key"]:
+                last[row["person_key"]] = now  # one survey per person per throttle period, this run too
+        report.smtp_connections = smtp.connections_opened
+    return report
+
+
+def _send_one(store: Store, smtp: SmtpSender, row: dict[str, Any], tokens: SurveyTokens, base: str, sender: str,
+              domain: str, survey: SurveyConfig, now: datetime, report: DeliveryReport) -> bool:
+    token = tokens.sign(row["id"])
+    mail = MailInvitation(invitation_id=row["id"], to_address=row["email"], to_name=row["person_name"],
+                          language=row["language"], kind=survey.kind, ticket_number=row["number"] or "",
+                          ticket_title=row["title"] or "", survey_url_base=f"{base}/s/{token}",
+                          optout_url=f"{base}/optout/{token}")
+    try:
+        message = build_message(mail, sender=sender, domain=domain)
+    except ValueError as exc:
+        _set(store, row["id"], state="failed", reason=f"cannot build the mail: {exc}", updated_at=now)
+        report.failed += 1
+        return False
+    attempts = int(row["attempts"] or 0) + 1
+    _set(store, row["id"], state="sending", attempts=attempts, updated_at=now)
+    failpoints.hit("deliver.before_smtp")
+    result = smtp.send(message)
+    failpoints.hit("deliver.after_smtp")
+    if result.status == "sent":
+        _set(store, row["id"], state="sent", sent_at=now, message_id=message_id(message), reason=None,
+             expires_at=now + survey.expire_after, next_attempt_at=None, updated_at=now)
+        report.sent += 1
+        return True
+    elif result.status == "retry" and attempts < MAX_ATTEMPTS:
+        wait = RETRY_BACKOFF[min(attempts - 1, len(RETRY_BACKOFF) - 1)]
+        _set(store, row["id"], state="pending", next_attempt_at=now + wait, reason=result.detail, updated_at=now)
+        report.retry += 1
+        return False
+    else:
+        _set(store, row["id"], state="failed", reason=result.detail, updated_at=now)
+        report.failed += 1
+    return False

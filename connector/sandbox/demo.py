@@ -10,19 +10,26 @@ from __future__ import annotations
 import os
 import random
 import secrets
+import socket
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from connector.config import load
+from connector.config import Config, load
 from connector.loop.run import RunResult, sync
 from connector.report.summary import format_status
 from connector.sandbox.jira import JiraSimulator, make_jira_server
 from connector.sandbox.mailsink import MailSink
+from connector.sandbox.respondents import answer
 from connector.sandbox.servicenow import ServiceNowSimulator, make_servicenow_server
 from connector.sandbox.world import build_world
 from connector.store import Store
+from connector.store.surveys import SurveyStore
+from connector.surveys.tokens import SurveyTokens
+from connector.surveys.web import create_app
 
 # Bundled into the wheel as connector/demo.yaml; config/demo.yaml in a source checkout.
 JIRA_DEMO_TOKEN = "sandbox-token"
@@ -74,6 +81,32 @@ def _desk_activity(sn: ServiceNowSimulator, jira: JiraSimulator, rng: random.Ran
     return done
 
 
+class _SurveyPage:
+    """The real survey page (Flask under waitress) on a free loopback port, for the respondents."""
+
+    def __init__(self) -> None:
+        from waitress.server import create_server
+
+        self._create_server = create_server
+        self._server: Any = None
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = int(probe.getsockname()[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def start(self, config: Config, store: Store) -> None:
+        max_age = max(s.expire_after for s in config.surveys.values())
+        app = create_app(SurveyStore(store.engine), SurveyTokens(config.secret_keys(), max_age),
+                         {n: s.kind for n, s in config.surveys.items()}, public_url=self.url,
+                         secret_key=config.secret_keys()[0], rate_limit_per_ip=100_000)
+        self._server = self._create_server(app, host="127.0.0.1", port=self.port, threads=4)
+        threading.Thread(target=self._server.run, name="survey-page", daemon=True).start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+
+
 def run_demo(*, tickets: int = 300, seed: int = 7, state: str | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="vloop-demo-"))
     state = state or f"sqlite:///{workdir / 'vloop.db'}"
@@ -81,13 +114,15 @@ def run_demo(*, tickets: int = 300, seed: int = 7, state: str | None = None) -> 
     jira = JiraSimulator(build_world(tickets=tickets, seed=seed + 1), mode="cloud", token=JIRA_DEMO_TOKEN)
     sn_server, jira_server = make_servicenow_server(sn).start(), make_jira_server(jira).start()
     sink = MailSink().__enter__()
+    page = _SurveyPage()
     try:
         env = {**os.environ, "VLOOP_DEMO_STATE": state, "VLOOP_DEMO_SN_URL": sn_server.base_url,
                "VLOOP_DEMO_SN_PASSWORD": sn.password, "VLOOP_DEMO_JIRA_URL": jira_server.base_url,
                "VLOOP_DEMO_JIRA_TOKEN": JIRA_DEMO_TOKEN, "VLOOP_DEMO_SECRET_KEY": secrets.token_hex(32),
-               "VLOOP_DEMO_PUBLIC_URL": "http://127.0.0.1:8080", "VLOOP_DEMO_SMTP_PORT": str(sink.port)}
+               "VLOOP_DEMO_PUBLIC_URL": page.url, "VLOOP_DEMO_SMTP_PORT": str(sink.port)}
         loaded = load(demo_config_path(), env=env)
         store = Store.open(loaded.config.state)
+        page.start(loaded.config, store)
         servers = {"servicenow": sn_server, "jira": jira_server}
         print("Virtuous Loop demo")
         print(f"  ServiceNow sandbox {sn_server.base_url}: {len(sn.world.tickets)} incidents")
@@ -103,6 +138,11 @@ def run_demo(*, tickets: int = 300, seed: int = 7, state: str | None = None) -> 
         _last: dict[str, int] = {}
         first = counted()
         _print_run("1. First sync: every resolved ticket of the look-back window", first, _last)
+        outcome = answer(sink.messages, loaded.config.surveys["resolved"].kind, random.Random(seed), page.url)
+        answered = SurveyStore(store.engine).response_scores()
+        print(f"\n   Respondents open their mail: {outcome['answered']} answer on the survey page "
+              f"({page.url}), {outcome['never answered']} never do.")
+        print("   Stored answers by score: " + ", ".join(f"{k}: {answered[k]}" for k in sorted(answered)))
         time.sleep(1.1)  # the simulated desk acts after the first run started
         activity = _desk_activity(sn, jira, random.Random(seed))
         print("\n2. Meanwhile the service desks work on:")
@@ -124,10 +164,14 @@ def run_demo(*, tickets: int = 300, seed: int = 7, state: str | None = None) -> 
             ok = False
         print(f"\nThe local mail sink received {len(sink.messages)} invitation(s); e.g. "
               f"{sink.messages[0]['Subject']!r}." if sink.messages else "\nThe local mail sink received nothing.")
-        print("Next steps (being built): synthetic respondents answering on the survey page, write-back on "
-              "tickets, follow-ups for detractors, the CSI register.")
+        print("Next steps (being built): scores written back on the tickets, follow-ups for detractors, "
+              "the CSI register.")
+        if outcome["answered"] == 0 or sum(answered.values()) != outcome["answered"]:
+            print(f"\nUnexpected: {outcome['answered']} answers submitted, {sum(answered.values())} stored")
+            ok = False
         return 0 if ok else 1
     finally:
+        page.stop()
         sink.__exit__()
         sn_server.stop()
         jira_server.stop()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, select
+from sqlalchemy import Engine, and_, func, select
 
 from connector.store.repo import _insert
 from connector.store.schema import clicks, invitations, optouts, responses, tickets
@@ -83,6 +83,12 @@ class SurveyStore:
             return set()
         with self.engine.connect() as conn:
             return {r.key for r in conn.execute(select(optouts.c.key).where(optouts.c.key.in_(wanted)))}
+
+    def response_scores(self) -> dict[int, int]:
+        """How many responses gave each score."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(responses.c.score, func.count()).group_by(responses.c.score))
+            return {int(score): int(n) for score, n in rows}
 
     def response(self, invitation_id: int) -> dict[str, Any] | None:
         with self.engine.connect() as conn:

@@ -29,7 +29,7 @@ from connector.config import Config, EmailChannel, SurveyConfig
 from connector.errors import VloopError
 from connector.loop.invite import _candidate, rules_of
 from connector.store import Store
-from connector.store.schema import invitations, persons, tickets
+from connector.store.schema import invitations, persons, responses, tickets
 from connector.store.surveys import SurveyStore
 from connector.surveys.email import MailInvitation, SmtpSender, SmtpSettings, build_message, message_id
 from connector.surveys.policy import Context, decide
@@ -48,13 +48,16 @@ class DeliveryReport:
     retry: int = 0
     failed: int = 0
     cancelled: int = 0
+    reminded: int = 0
+    expired: int = 0
     suppressed: Counter[str] = field(default_factory=Counter)
     skipped_systems: list[str] = field(default_factory=list)
     smtp_connections: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {"survey": self.survey, "sent": self.sent, "retry": self.retry, "failed": self.failed,
-                "cancelled": self.cancelled, "suppressed": dict(self.suppressed),
+                "cancelled": self.cancelled, "reminded": self.reminded, "expired": self.expired,
+                "suppressed": dict(self.suppressed),
                 "skipped_systems": self.skipped_systems}
 
 
@@ -122,60 +125,121 @@ def _still_resolved(rows: list[dict[str, Any]], sources: dict[str, Source],
 
 def deliver_survey(store: Store, name: str, survey: SurveyConfig, config: Config, sources: dict[str, Source],
                    now: datetime, *, sender: SmtpSender | None = None) -> DeliveryReport:
-    """Send the survey's due email invitations; returns what happened to each."""
+    """Expire, send the survey's due email invitations, then remind; returns what happened."""
     report = DeliveryReport(name)
     channel = config.channels.email
     if survey.channel != "email" or channel is None or config.public_url is None:
         return report
-    tokens = SurveyTokens(config.secret_keys(), survey.expire_after)
-    surveys, rules = SurveyStore(store.engine), rules_of(survey)
-    base = str(config.public_url).rstrip("/")
-    domain = channel.domain or channel.sender.rsplit("@", 1)[-1].strip(" >")
-    limit = survey.max_per_run or 1_000_000
-    rows = _due(store, name, now, limit)
-    if not rows:
+    report.expired = _expire(store, name, now)
+    mailer = _Mailer(SurveyTokens(config.secret_keys(), survey.expire_after), str(config.public_url).rstrip("/"),
+                     channel.sender, channel.domain or channel.sender.rsplit("@", 1)[-1].strip(" >"), survey)
+    rows = _due(store, name, now, survey.max_per_run or 1_000_000)
+    reminders = _reminders_due(store, name, survey, now)
+    if not rows and not reminders:
         return report
-    resolved = _still_resolved(rows, sources, report)
-    keys = [r["person_key"] for r in rows if r["person_key"]]
-    last = _last_surveyed(store, keys)
-    opted = frozenset(surveys.opted_out([*keys, *(r["email"] for r in rows if r["email"])]))
-    vip = frozenset(v.strip().lower() for v in survey.exclude.vip)
     smtp = sender or SmtpSender(smtp_settings(channel))
     with smtp:
-        for row in rows:
-            still = resolved[row["id"]]
-            if still is None:
-                continue  # the system could not be asked: never send unchecked; next run tries again
-            if not still:
-                _set(store, row["id"], state="cancelled", reason="ticket reopened before the survey was sent",
-                     updated_at=now)
-                report.cancelled += 1
-                continue
-            candidate = _candidate({**row, "requester_key": row["person_key"], "channel": row["ticket_channel"]})
-            context = Context(now=now, last_surveyed=last, opted_out=opted, vip=vip, sent_this_run=report.sent)
-            decision = decide(candidate, rules, context)
-            if decision.action == "wait":
-                continue
-            if decision.action == "suppress":
-                _set(store, row["id"], state="suppressed", reason=decision.reason, updated_at=now)
-                report.suppressed[decision.reason] += 1
-                continue
-            if _send_one(store, smtp, row, tokens, base, channel.sender, domain, survey, now, report) \
-                    and row["person_key"]:
-                last[row["person_key"]] = now  # one survey per person per throttle period, this run too
+        if rows:
+            _send_new(store, rows, sources, survey, smtp, mailer, now, report)
+        for row in reminders:
+            _remind(store, row, smtp, mailer, now, report)
         report.smtp_connections = smtp.connections_opened
     return report
 
 
-def _send_one(store: Store, smtp: SmtpSender, row: dict[str, Any], tokens: SurveyTokens, base: str, sender: str,
-              domain: str, survey: SurveyConfig, now: datetime, report: DeliveryReport) -> bool:
-    token = tokens.sign(row["id"])
-    mail = MailInvitation(invitation_id=row["id"], to_address=row["email"], to_name=row["person_name"],
-                          language=row["language"], kind=survey.kind, ticket_number=row["number"] or "",
-                          ticket_title=row["title"] or "", survey_url_base=f"{base}/s/{token}",
-                          optout_url=f"{base}/optout/{token}")
+@dataclass(frozen=True)
+class _Mailer:
+    tokens: SurveyTokens
+    base: str
+    sender: str
+    domain: str
+    survey: SurveyConfig
+
+    def message(self, row: dict[str, Any], *, reminder: bool = False) -> Any:
+        token = self.tokens.sign(row["id"])
+        mail = MailInvitation(invitation_id=row["id"], to_address=row["email"], to_name=row["person_name"],
+                              language=row["language"], kind=self.survey.kind, ticket_number=row["number"] or "",
+                              ticket_title=row["title"] or "", survey_url_base=f"{self.base}/s/{token}",
+                              optout_url=f"{self.base}/optout/{token}", reminder=reminder)
+        return build_message(mail, sender=self.sender, domain=self.domain)
+
+
+def _send_new(store: Store, rows: list[dict[str, Any]], sources: dict[str, Source], survey: SurveyConfig,
+              smtp: SmtpSender, mailer: _Mailer, now: datetime, report: DeliveryReport) -> None:
+    resolved = _still_resolved(rows, sources, report)
+    keys = [r["person_key"] for r in rows if r["person_key"]]
+    last = _last_surveyed(store, keys)
+    opted = frozenset(SurveyStore(store.engine).opted_out([*keys, *(r["email"] for r in rows if r["email"])]))
+    vip = frozenset(v.strip().lower() for v in survey.exclude.vip)
+    rules = rules_of(survey)
+    for row in rows:
+        still = resolved[row["id"]]
+        if still is None:
+            continue  # the system could not be asked: never send unchecked; next run tries again
+        if not still:
+            _set(store, row["id"], state="cancelled", reason="ticket reopened before the survey was sent",
+                 updated_at=now)
+            report.cancelled += 1
+            continue
+        candidate = _candidate({**row, "requester_key": row["person_key"], "channel": row["ticket_channel"]})
+        context = Context(now=now, last_surveyed=last, opted_out=opted, vip=vip, sent_this_run=report.sent)
+        decision = decide(candidate, rules, context)
+        if decision.action == "wait":
+            continue
+        if decision.action == "suppress":
+            _set(store, row["id"], state="suppressed", reason=decision.reason, updated_at=now)
+            report.suppressed[decision.reason] += 1
+            continue
+        if _send_one(store, smtp, row, mailer, survey, now, report) and row["person_key"]:
+            last[row["person_key"]] = now  # one survey per person per throttle period, this run too
+
+
+def _expire(store: Store, name: str, now: datetime) -> int:
+    """Sent invitations past their expiry without an answer become `expired` (the page refuses them)."""
+    answered = select(responses.c.invitation_id)
+    with store.engine.begin() as conn:
+        result = conn.execute(update(invitations).where(
+            invitations.c.survey == name, invitations.c.state == "sent", invitations.c.expires_at <= now,
+            invitations.c.id.not_in(answered)).values(state="expired", updated_at=now))
+        return int(result.rowcount or 0)
+
+
+def _reminders_due(store: Store, name: str, survey: SurveyConfig, now: datetime) -> list[dict[str, Any]]:
+    if survey.remind_after is None or survey.max_reminders == 0:
+        return []
+    last_contact = func.coalesce(invitations.c.last_reminder_at, invitations.c.sent_at)
+    stmt = (
+        select(invitations, tickets.c.number, tickets.c.title, persons.c.name.label("person_name"))
+        .select_from(invitations
+                     .join(tickets, and_(tickets.c.system == invitations.c.system,
+                                         tickets.c.id == invitations.c.ticket_id))
+                     .outerjoin(persons, persons.c.key == invitations.c.person_key))
+        .where(invitations.c.survey == name, invitations.c.state == "sent",
+               invitations.c.reminders_sent < survey.max_reminders, last_contact <= now - survey.remind_after,
+               invitations.c.expires_at > now, invitations.c.id.not_in(select(responses.c.invitation_id)))
+        .order_by(invitations.c.id)
+    )
+    with store.engine.connect() as conn:
+        return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def _remind(store: Store, row: dict[str, Any], smtp: SmtpSender, mailer: _Mailer, now: datetime,
+            report: DeliveryReport) -> None:
+    """At most once: the reminder is counted before it is sent, so a crash can lose one, never double it."""
+    opted = SurveyStore(store.engine).opted_out([k for k in (row["person_key"], row["email"]) if k])
+    if opted:
+        return
+    _set(store, row["id"], reminders_sent=int(row["reminders_sent"]) + 1, last_reminder_at=now, updated_at=now)
+    failpoints.hit("deliver.reminder_counted")
+    result = smtp.send(mailer.message(row, reminder=True))
+    if result.status == "sent":
+        report.reminded += 1
+
+
+def _send_one(store: Store, smtp: SmtpSender, row: dict[str, Any], mailer: _Mailer, survey: SurveyConfig,
+              now: datetime, report: DeliveryReport) -> bool:
     try:
-        message = build_message(mail, sender=sender, domain=domain)
+        message = mailer.message(row)
     except ValueError as exc:
         _set(store, row["id"], state="failed", reason=f"cannot build the mail: {exc}", updated_at=now)
         report.failed += 1

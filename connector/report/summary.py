@@ -36,8 +36,9 @@ def format_run(result: RunResult) -> str:
             what = "survey" if item.decision.action != "suppress" else "skip"
             lines.append(f"    {what:<6} {item.system}/{item.ticket_number} ({item.language}): {item.decision.reason}")
     for d in result.deliveries:
-        lines.append(f"  survey {d.survey}: {d.sent} sent, {d.retry} to retry, {d.failed} failed, "
-                     f"{d.cancelled} cancelled (reopened), {sum(d.suppressed.values())} suppressed at send time")
+        lines.append(f"  survey {d.survey}: {d.sent} sent, {d.reminded} reminded, {d.retry} to retry, "
+                     f"{d.failed} failed, {d.cancelled} cancelled (reopened), "
+                     f"{sum(d.suppressed.values())} suppressed at send time, {d.expired} expired unanswered")
         if d.skipped_systems:
             lines.append(f"    not sent for {', '.join(d.skipped_systems)}: the tickets could not be re-checked")
     return "\n".join(lines)

@@ -142,3 +142,33 @@ def test_crash_while_sending_then_rerun(tmp_path, sqlite_url, failpoint, duplica
     sent = [r for r in invitation_rows(sqlite_url) if r["state"] == "sent"]
     assert len(sent) == len(delivered) and sent
     assert sum(delivered.values()) - len(delivered) == duplicates_allowed
+
+
+def test_reminders_once_then_expiry(tmp_path, sqlite_url):
+    w = recent(50, seed=45)
+    with site("servicenow", w) as sn, MailSink() as sink:
+        loaded = load(config(tmp_path, sqlite_url, {"servicenow": sn.system()}, sink.port, remind_after="3d",
+                             max_reminders=1, expire_after="14d"), env=ENV)
+        store = Store.open(sqlite_url)
+        first = sync(loaded, store)
+        sent = first.deliveries[0].sent
+        answered_id = next(r["id"] for r in invitation_rows(sqlite_url) if r["state"] == "sent")
+        SurveyStore(store.engine).record_response(answered_id, 5, {}, None, "en")
+        start = datetime.now(UTC)
+        early = sync(loaded, store, now=start + timedelta(days=2))
+        due = sync(loaded, store, now=start + timedelta(days=3, minutes=5))
+        once = sync(loaded, store, now=start + timedelta(days=6, minutes=10))
+        late = sync(loaded, store, now=start + timedelta(days=15))
+        store.close()
+        first_subjects = [m["Subject"] for m in sink.messages[:sent]]
+        reminders = sink.messages[sent:]
+    assert early.deliveries[0].reminded == 0
+    assert due.deliveries[0].reminded == sent - 1  # everyone but the one who answered
+    assert once.deliveries[0].reminded == 0  # max_reminders: 1
+    assert len(reminders) == sent - 1
+    prefixes = ("Reminder:", "Påminnelse")
+    assert all(str(m["Subject"]).startswith(prefixes) for m in reminders)
+    assert not any(str(subject).startswith(prefixes) for subject in first_subjects)
+    assert late.deliveries[0].expired == sent - 1
+    states = Counter(r["state"] for r in invitation_rows(sqlite_url) if r["sent_at"] is not None)
+    assert states == {"expired": sent - 1, "sent": 1}

@@ -31,7 +31,7 @@ from connector.errors import ConfigError, ConfigProblem
 from connector.redact import register_secret
 from connector.yamlsource import PathKey, YamlDoc, load_yaml
 
-SECRET_KEYS = frozenset({"password", "token", "client_secret", "secret_key"})
+SECRET_KEYS = frozenset({"password", "token", "client_secret", "secret_key", "secret"})
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -209,8 +209,15 @@ class EmailChannel(Strict):
     batch_size: int = Field(500, ge=1, le=10000, description="Invitations sent over one SMTP connection.")
 
 
+class WebhookChannel(Strict):
+    url: AnyHttpUrl = Field(description="Receives one JSON POST per invitation and reminder.")
+    secret: SecretStr = Field(description="Key of the X-Vloop-Signature HMAC-SHA256 header (32+ characters).")
+    http: HttpOptions = HttpOptions()
+
+
 class Channels(Strict):
     email: EmailChannel | None = Field(None, description="Needed by surveys with channel: email.")
+    webhook: WebhookChannel | None = Field(None, description="Needed by surveys with channel: webhook.")
 
 
 class Config(Strict):
@@ -234,6 +241,12 @@ class Config(Strict):
         emailed = sorted(n for n, sv in self.surveys.items() if sv.channel == "email")
         if emailed and self.channels.email is None:
             raise ValueError(f"surveys {', '.join(emailed)} send email: configure channels.email (smtp, from)")
+        hooked = sorted(n for n, sv in self.surveys.items() if sv.channel == "webhook")
+        if hooked and self.channels.webhook is None:
+            raise ValueError(f"surveys {', '.join(hooked)} use a webhook: configure channels.webhook (url, secret)")
+        webhook_secret = self.channels.webhook.secret.get_secret_value() if self.channels.webhook else None
+        if webhook_secret and len(webhook_secret) < 32:  # empty: the missing secret is reported already
+            raise ValueError("channels.webhook.secret: at least 32 characters")
         if self.surveys and (self.secret_key is None or self.public_url is None):
             raise ValueError("surveys need secret_key (to sign links) and public_url (the survey page)")
         keys = self.secret_key if isinstance(self.secret_key, list) else [self.secret_key] if self.secret_key else []

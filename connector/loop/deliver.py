@@ -25,13 +25,13 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 
 from connector import failpoints
-from connector.config import Config, EmailChannel, SurveyConfig
+from connector.config import Config, SurveyConfig
 from connector.errors import VloopError
 from connector.loop.invite import _candidate, rules_of
 from connector.store import Store
 from connector.store.schema import invitations, persons, responses, tickets
 from connector.store.surveys import SurveyStore
-from connector.surveys.email import MailInvitation, SmtpSender, SmtpSettings, build_message, message_id
+from connector.surveys.channels import Delivery, EmailDelivery, Links, WebhookDelivery
 from connector.surveys.policy import Context, decide
 from connector.surveys.tokens import SurveyTokens
 from connector.systems import Source
@@ -59,13 +59,6 @@ class DeliveryReport:
                 "cancelled": self.cancelled, "reminded": self.reminded, "expired": self.expired,
                 "suppressed": dict(self.suppressed),
                 "skipped_systems": self.skipped_systems}
-
-
-def smtp_settings(channel: EmailChannel) -> SmtpSettings:
-    o = channel.smtp
-    return SmtpSettings(host=o.host, port=o.port, security=o.security, username=o.username,
-                        password=o.password.get_secret_value() if o.password else None, timeout=o.timeout,
-                        ca_bundle=o.ca_bundle)
 
 
 def _due(store: Store, name: str, now: datetime, limit: int) -> list[dict[str, Any]]:
@@ -124,48 +117,39 @@ def _still_resolved(rows: list[dict[str, Any]], sources: dict[str, Source],
 
 
 def deliver_survey(store: Store, name: str, survey: SurveyConfig, config: Config, sources: dict[str, Source],
-                   now: datetime, *, sender: SmtpSender | None = None) -> DeliveryReport:
-    """Expire, send the survey's due email invitations, then remind; returns what happened."""
+                   now: datetime, *, delivery: Delivery | None = None) -> DeliveryReport:
+    """Expire, send the survey's due invitations, then remind; returns what happened."""
     report = DeliveryReport(name)
-    channel = config.channels.email
-    if survey.channel != "email" or channel is None or config.public_url is None:
+    delivery = delivery or _delivery(name, survey, config)
+    if delivery is None:
         return report
     report.expired = _expire(store, name, now)
-    mailer = _Mailer(SurveyTokens(config.secret_keys(), survey.expire_after), str(config.public_url).rstrip("/"),
-                     channel.sender, channel.domain or channel.sender.rsplit("@", 1)[-1].strip(" >"), survey)
     rows = _due(store, name, now, survey.max_per_run or 1_000_000)
     reminders = _reminders_due(store, name, survey, now)
     if not rows and not reminders:
         return report
-    smtp = sender or SmtpSender(smtp_settings(channel))
-    with smtp:
+    with delivery:
         if rows:
-            _send_new(store, rows, sources, survey, smtp, mailer, now, report)
+            _send_new(store, rows, sources, survey, delivery, now, report)
         for row in reminders:
-            _remind(store, row, smtp, mailer, now, report)
-        report.smtp_connections = smtp.connections_opened
+            _remind(store, row, delivery, now, report)
+        report.smtp_connections = delivery.connections
     return report
 
 
-@dataclass(frozen=True)
-class _Mailer:
-    tokens: SurveyTokens
-    base: str
-    sender: str
-    domain: str
-    survey: SurveyConfig
-
-    def message(self, row: dict[str, Any], *, reminder: bool = False) -> Any:
-        token = self.tokens.sign(row["id"])
-        mail = MailInvitation(invitation_id=row["id"], to_address=row["email"], to_name=row["person_name"],
-                              language=row["language"], kind=self.survey.kind, ticket_number=row["number"] or "",
-                              ticket_title=row["title"] or "", survey_url_base=f"{self.base}/s/{token}",
-                              optout_url=f"{self.base}/optout/{token}", reminder=reminder)
-        return build_message(mail, sender=self.sender, domain=self.domain)
+def _delivery(name: str, survey: SurveyConfig, config: Config) -> Delivery | None:
+    if config.public_url is None:
+        return None
+    links = Links(SurveyTokens(config.secret_keys(), survey.expire_after), str(config.public_url).rstrip("/"))
+    if survey.channel == "email" and config.channels.email is not None:
+        return EmailDelivery(config.channels.email, survey, links)
+    if survey.channel == "webhook" and config.channels.webhook is not None:
+        return WebhookDelivery(config.channels.webhook, name, survey, links)
+    return None  # the ticket-comment channel is not built yet
 
 
 def _send_new(store: Store, rows: list[dict[str, Any]], sources: dict[str, Source], survey: SurveyConfig,
-              smtp: SmtpSender, mailer: _Mailer, now: datetime, report: DeliveryReport) -> None:
+              delivery: Delivery, now: datetime, report: DeliveryReport) -> None:
     resolved = _still_resolved(rows, sources, report)
     keys = [r["person_key"] for r in rows if r["person_key"]]
     last = _last_surveyed(store, keys)
@@ -190,7 +174,7 @@ def _send_new(store: Store, rows: list[dict[str, Any]], sources: dict[str, Sourc
             _set(store, row["id"], state="suppressed", reason=decision.reason, updated_at=now)
             report.suppressed[decision.reason] += 1
             continue
-        if _send_one(store, smtp, row, mailer, survey, now, report) and row["person_key"]:
+        if _send_one(store, delivery, row, survey, now, report) and row["person_key"]:
             last[row["person_key"]] = now  # one survey per person per throttle period, this run too
 
 
@@ -223,34 +207,35 @@ def _reminders_due(store: Store, name: str, survey: SurveyConfig, now: datetime)
         return [dict(r) for r in conn.execute(stmt).mappings()]
 
 
-def _remind(store: Store, row: dict[str, Any], smtp: SmtpSender, mailer: _Mailer, now: datetime,
-            report: DeliveryReport) -> None:
+def _remind(store: Store, row: dict[str, Any], delivery: Delivery, now: datetime, report: DeliveryReport) -> None:
     """At most once: the reminder is counted before it is sent, so a crash can lose one, never double it."""
     opted = SurveyStore(store.engine).opted_out([k for k in (row["person_key"], row["email"]) if k])
     if opted:
         return
     _set(store, row["id"], reminders_sent=int(row["reminders_sent"]) + 1, last_reminder_at=now, updated_at=now)
     failpoints.hit("deliver.reminder_counted")
-    result = smtp.send(mailer.message(row, reminder=True))
+    try:
+        result, _ = delivery.send(row, reminder=True)
+    except ValueError:
+        return
     if result.status == "sent":
         report.reminded += 1
 
 
-def _send_one(store: Store, smtp: SmtpSender, row: dict[str, Any], mailer: _Mailer, survey: SurveyConfig,
-              now: datetime, report: DeliveryReport) -> bool:
-    try:
-        message = mailer.message(row)
-    except ValueError as exc:
-        _set(store, row["id"], state="failed", reason=f"cannot build the mail: {exc}", updated_at=now)
-        report.failed += 1
-        return False
+def _send_one(store: Store, delivery: Delivery, row: dict[str, Any], survey: SurveyConfig, now: datetime,
+              report: DeliveryReport) -> bool:
     attempts = int(row["attempts"] or 0) + 1
     _set(store, row["id"], state="sending", attempts=attempts, updated_at=now)
     failpoints.hit("deliver.before_smtp")
-    result = smtp.send(message)
+    try:
+        result, sent_id = delivery.send(row)
+    except ValueError as exc:  # the row cannot make a valid message (e.g. a malformed address)
+        _set(store, row["id"], state="failed", reason=f"cannot build the message: {exc}", updated_at=now)
+        report.failed += 1
+        return False
     failpoints.hit("deliver.after_smtp")
     if result.status == "sent":
-        _set(store, row["id"], state="sent", sent_at=now, message_id=message_id(message), reason=None,
+        _set(store, row["id"], state="sent", sent_at=now, message_id=sent_id, reason=None,
              expires_at=now + survey.expire_after, next_attempt_at=None, updated_at=now)
         report.sent += 1
         return True

@@ -172,3 +172,78 @@ def test_reminders_once_then_expiry(tmp_path, sqlite_url):
     assert late.deliveries[0].expired == sent - 1
     states = Counter(r["state"] for r in invitation_rows(sqlite_url) if r["sent_at"] is not None)
     assert states == {"expired": sent - 1, "sent": 1}
+
+
+class Receiver:
+    """A webhook endpoint on loopback that records what it receives and answers as told."""
+
+    def __init__(self, answers: dict[int, int] | None = None):
+        self.received: list[tuple[dict, dict]] = []
+        self.answers = answers or {}
+
+    def __call__(self, environ, start_response):
+        import json as _json
+
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        headers = {k[5:].replace("_", "-").title(): v for k, v in environ.items() if k.startswith("HTTP_")}
+        payload = _json.loads(body)
+        self.received.append((payload, {**headers, "_raw": body}))
+        status = self.answers.get(payload["invitation_id"], 202)
+        start_response(f"{status} X", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+
+def test_webhook_channel_signs_posts_and_keeps_refused_ones(tmp_path, sqlite_url):
+    import hashlib
+    import hmac
+
+    from connector.sandbox.server import SandboxServer
+
+    secret = "w" * 40
+    w = recent(30, seed=46)
+    receiver = Receiver()
+    with site("servicenow", w) as sn, SandboxServer(receiver) as hook:
+        cfg = write_config(tmp_path, sqlite_url, {"servicenow": sn.system()}, secret_key=KEY,
+                           public_url="https://feedback.example.com",
+                           channels={"webhook": {"url": f"{hook.base_url}/in", "secret": secret}},
+                           surveys={"resolved": {"kind": "nps", "channel": "webhook", "throttle": "1h"}})
+        loaded = load(cfg, env=ENV)
+        store = Store.open(sqlite_url)
+        result = sync(loaded, store)
+        store.close()
+    delivery = result.deliveries[0]
+    assert delivery.sent == len(receiver.received) > 0
+    payload, headers = receiver.received[0]
+    expected = hmac.new(secret.encode(), headers["X-Vloop-Timestamp"].encode() + b"." + headers["_raw"],
+                        hashlib.sha256).hexdigest()
+    assert headers["X-Vloop-Signature"] == f"sha256={expected}"
+    assert headers["Idempotency-Key"] == f"vloop-resolved-{payload['invitation_id']}"
+    assert payload["kind"] == "nps" and payload["survey_url"].startswith("https://feedback.example.com/s/")
+    assert payload["score_url"].endswith("?score={score}")
+    rows = {r["id"]: r for r in invitation_rows(sqlite_url)}
+    assert rows[payload["invitation_id"]]["state"] == "sent"
+
+
+def test_webhook_refusals_fail_and_outages_retry(tmp_path, sqlite_url):
+    from connector.sandbox.server import Fault, SandboxServer
+
+    w = recent(30, seed=47)
+    receiver = Receiver()
+    with site("servicenow", w) as sn, SandboxServer(receiver) as hook:
+        cfg = write_config(tmp_path, sqlite_url, {"servicenow": sn.system()}, secret_key=KEY,
+                           public_url="https://feedback.example.com",
+                           channels={"webhook": {"url": f"{hook.base_url}/in", "secret": "v" * 40,
+                                                 "http": {"retry": {"max_attempts": 2, "max_wait": "10ms"}}}},
+                           surveys={"resolved": {"kind": "csat", "channel": "webhook", "throttle": "1h"}})
+        loaded = load(cfg, env=ENV)
+        hook.faults.inject(Fault("status", times=2, path_contains="/in", status=503))  # one invitation, 2 tries
+        hook.faults.inject(Fault("status", times=1, path_contains="/in", status=400, after=0))
+        store = Store.open(sqlite_url)
+        result = sync(loaded, store)
+        store.close()
+    delivery = result.deliveries[0]
+    assert delivery.retry == 1 and delivery.failed == 1 and delivery.sent == len(receiver.received)
+    states = Counter(r["state"] for r in invitation_rows(sqlite_url) if r["attempts"])
+    assert states["failed"] == 1 and states["pending"] == 1
+    failed = next(r for r in invitation_rows(sqlite_url) if r["state"] == "failed")
+    assert "HTTP 400" in failed["reason"]

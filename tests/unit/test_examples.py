@@ -36,6 +36,7 @@ EXAMPLE_ENV = {
     "VLOOP_JIRA_TOKEN": "example-jira-token-5c1e",
     "VLOOP_SECRET_KEY": "example-survey-link-signing-key-5c1e-0123456789",
     "VLOOP_SMTP_PASSWORD": "example-smtp-password-5c1e",
+    "VLOOP_WEBHOOK_SECRET": "example-webhook-signing-secret-5c1e-0123456789",
 }
 ALTERNATIVE_ENV = {
     "VLOOP_SN_CLIENT_ID": "example-sn-client-5c1e",

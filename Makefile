@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test lint unit bench clean
+.PHONY: demo test lint unit bench clean browser
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,15 @@ lint: $(STAMP)
 	$(BIN)/ruff check connector tests bench
 	$(BIN)/mypy connector
 
-test: lint
+# Headless Chromium and its driver for the browser tests, from Debian (installed when running as root).
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	  else echo "chromium/chromedriver missing: the browser tests will be skipped (run as root to install)"; fi; \
+	fi
+
+test: lint browser
 	$(BIN)/python -m pytest
 
 unit: $(STAMP)

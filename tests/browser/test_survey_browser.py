@@ -48,6 +48,13 @@ def browser() -> Iterator[object]:
     driver.quit()
 
 
+def _wait_for(driver, word: str) -> None:
+    """The POST answers on the same URL: wait for the answer page instead of reading the old one."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 15).until(lambda d: word in d.page_source.lower())
+
+
 def _stored(page, invitation_id: int) -> dict | None:
     from connector.store.surveys import SurveyStore
 
@@ -68,7 +75,7 @@ def test_answer_with_the_mouse(page, browser):
     reasons[0].click()
     browser.find_element(By.NAME, "comment").send_keys("Quick fix, thanks")
     browser.find_element(By.CSS_SELECTOR, 'button[type="submit"]').click()
-    assert "thank" in browser.page_source.lower()
+    _wait_for(browser, "thank you!")
     stored = _stored(page, invitation_id)
     assert stored and stored["score"] == 4 and stored["comment"] == "Quick fix, thanks"
     assert stored["answers"]["reasons"]
@@ -76,7 +83,6 @@ def test_answer_with_the_mouse(page, browser):
 
 def test_answer_with_the_keyboard_only(page, browser):
     from selenium.webdriver.common.action_chains import ActionChains
-    from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
     invitation_id, token = page.invitation()
@@ -99,7 +105,7 @@ def test_answer_with_the_keyboard_only(page, browser):
     keys.send_keys(Keys.TAB).perform()  # the submit button
     assert browser.switch_to.active_element.get_attribute("type") == "submit"
     keys.send_keys(Keys.ENTER).perform()
-    browser.find_element(By.TAG_NAME, "main")
+    _wait_for(browser, "thank you!")
     stored = _stored(page, invitation_id)
     assert stored and stored["score"] == 2 and stored["comment"] == "Took too long"
 
@@ -118,7 +124,7 @@ def test_answer_with_javascript_off(page):
         assert len(visible) >= 10  # every group is offered without the script
         visible[0].click()
         driver.find_element(By.CSS_SELECTOR, 'button[type="submit"]').click()
-        assert "tack" in driver.page_source.lower()
+        _wait_for(driver, "tack!")
     finally:
         driver.quit()
     stored = _stored(page, invitation_id)

@@ -17,6 +17,7 @@ other crash point sends nothing twice.
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -53,12 +54,13 @@ class DeliveryReport:
     suppressed: Counter[str] = field(default_factory=Counter)
     skipped_systems: list[str] = field(default_factory=list)
     smtp_connections: int = 0
+    duration_s: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return {"survey": self.survey, "sent": self.sent, "retry": self.retry, "failed": self.failed,
                 "cancelled": self.cancelled, "reminded": self.reminded, "expired": self.expired,
                 "suppressed": dict(self.suppressed),
-                "skipped_systems": self.skipped_systems}
+                "skipped_systems": self.skipped_systems, "duration_s": self.duration_s}
 
 
 def _due(store: Store, name: str, now: datetime, limit: int) -> list[dict[str, Any]]:
@@ -128,12 +130,14 @@ def deliver_survey(store: Store, name: str, survey: SurveyConfig, config: Config
     reminders = _reminders_due(store, name, survey, now)
     if not rows and not reminders:
         return report
+    started = time.monotonic()
     with delivery:
         if rows:
             _send_new(store, rows, sources, survey, delivery, now, report)
         for row in reminders:
             _remind(store, row, delivery, now, report)
         report.smtp_connections = delivery.connections
+    report.duration_s = round(time.monotonic() - started, 3)
     return report
 
 

@@ -67,7 +67,18 @@ def render(rows: list[dict[str, object]], latency_ms: float, command: str) -> st
               "",
               "Peak RSS levels off rather than growing with N: what a pull holds is bounded by `pull.commit_every` "
               "(5,000 tickets), the prefetch queue (about one commit's worth of pages) and a person cache capped "
-              "at 5,000 entries; records stream and are never all in memory.", ""]
+              "at 5,000 entries; records stream and are never all in memory.", "",
+              "### Reading the numbers", "",
+              "- **ServiceNow** is bound by the connector's CPU, not the network: pages of 1,000 incidents are mapped "
+              "and stored with their people and resolutions at about 70 µs per incident (CPU s ≈ wall s). The first "
+              "version took 14 s for 100,000; what brought it to about 7 s, each step measured with this benchmark: "
+              "commits every 5,000 tickets instead of every page (random primary keys rewrite most index pages on "
+              "every commit), the hot insert converting values once and calling the driver's executemany, orjson, "
+              "the mapping compiled once per run, a deeper prefetch so pages keep arriving during a commit, and "
+              "fewer young-generation garbage collections. The margin at 100,000 is thin.",
+              "- **Jira Cloud** serves at most 100 issues per page with fields, so 1,000 round trips dominate and "
+              "the pull is bound by latency. A shorter GIL switch interval during the pull lets the fetching thread "
+              "take each page as soon as it lands (30.4 s → 28.5 s).", ""]
     return "\n".join(lines)
 
 

@@ -80,6 +80,11 @@ def main() -> int:
                  f"({platform.python_version()}), 2 cores; ServiceNow sandbox in the connector's process, aiosmtpd "
                  "sink in its own process, SQLite. Delivery = re-check tickets (100 per request), policy, "
                  "mark `sending`, SMTP, mark `sent`, per invitation.\n\n"
+                 "About 6 ms per invitation, all in the connector's process (profiled with py-spy): building "
+                 "the MIME message with the standard `email` package (about a third), the SMTP exchange with MAIL, "
+                 "RCPT and DATA as separate steps so a lost connection is known to be before or after the data "
+                 "(about a third), and two commits per invitation (`sending`, then `sent`), which keep the "
+                 "duplicate window to one message. Not optimised yet.\n\n"
                  "| incidents | sent | received by the sink | SMTP connections | delivery s | messages/s "
                  "| whole sync s |\n|---|---|---|---|---|---|---|\n")
     Path(args.out).write_text(text.rstrip("\n") + "\n" + row + "\n")

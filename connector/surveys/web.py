@@ -302,19 +302,26 @@ def create_app(store: SurveyStore, tokens: SurveyTokens, surveys: Mapping[str, s
         return render("message.html", lang, 500, title=text(lang, "page.errors.title"),
                       body=text(lang, "page.errors.server"))
 
+    def answerable(token: str) -> tuple[Any, str, str | None, Any]:
+        """(view, language, kind, None) for a link that can still be answered, else the page to show."""
+        view = lookup(token)
+        lang = language(view)
+        if view is None:
+            return None, lang, None, not_found(lang)
+        if view.responded:
+            return view, lang, None, message(lang, "already")
+        kind = answerable_kind(view)
+        if kind is None:
+            return view, lang, None, not_found(lang)
+        return view, lang, kind, None
+
     # --- routes ---------------------------------------------------------------------------------
 
     @app.get("/s/<token>")
     def survey_page(token: str) -> Any:
-        view = lookup(token)
-        lang = language(view)
-        if view is None:
-            return not_found(lang)
-        if view.responded:
-            return message(lang, "already")
-        kind = answerable_kind(view)
-        if kind is None:
-            return not_found(lang)
+        view, lang, kind, refusal = answerable(token)
+        if refusal is not None or kind is None:
+            return refusal
         score = parse_score(request.args.get("score"), kind)
         if request.method == "GET":  # HEAD is what scanners often send: not even a click
             store.record_click(view.id, score)
@@ -323,15 +330,9 @@ def create_app(store: SurveyStore, tokens: SurveyTokens, surveys: Mapping[str, s
 
     @app.post("/s/<token>")
     def survey_submit(token: str) -> Any:
-        view = lookup(token)
-        lang = language(view)
-        if view is None:
-            return not_found(lang)
-        if view.responded:
-            return message(lang, "already")
-        kind = answerable_kind(view)
-        if kind is None:
-            return not_found(lang)
+        view, lang, kind, refusal = answerable(token)
+        if refusal is not None or kind is None:
+            return refusal
         if not csrf_ok("survey", token):
             log.info("survey answer refused: bad CSRF token, invitation %s", view.id)
             return csrf_refused(lang)

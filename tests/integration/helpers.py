@@ -75,3 +75,16 @@ def run_sync(folder: Path, state: str, systems: dict[str, dict[str, Any]], **kwa
 
 def resolved_keys(w: World, kind: str, s: Site, since: datetime) -> set[str]:
     return {s.ticket_id(t.seq) for t in w.tickets if t.resolved_at is not None and t.resolved_at >= since}
+
+
+def invitation_rows(url: str) -> list[dict[str, Any]]:
+    """Every invitation row in the state store at `url`."""
+    from sqlalchemy import select
+
+    from connector.store.schema import invitations
+
+    store = Store.open(url)
+    with store.engine.connect() as conn:
+        out = [dict(r) for r in conn.execute(select(invitations)).mappings()]
+    store.close()
+    return out

@@ -6,17 +6,15 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
 
 from connector.config import load
 from connector.errors import ConfigError
 from connector.loop.run import sync
 from connector.report.summary import format_run
 from connector.store import Store
-from connector.store.schema import invitations
 from connector.store.surveys import SurveyStore
 from tests.conftest import ENV, write_config
-from tests.integration.helpers import site, world
+from tests.integration.helpers import invitation_rows, site, world
 
 KEY = "k" * 40
 CHANNELS = {"email": {"from": "Service Desk <desk@example.com>"}}
@@ -38,14 +36,6 @@ def run(tmp_path, url, systems, surveys, **kwargs):
         store.close()
 
 
-def rows(url):
-    store = Store.open(url)
-    with store.engine.connect() as conn:
-        out = [dict(r) for r in conn.execute(select(invitations)).mappings()]
-    store.close()
-    return out
-
-
 def recent_world(n=120, seed=31):
     w = world(n, seed=seed)
     for i, t in enumerate(w.tickets):  # spread resolutions over the last 10 days
@@ -59,7 +49,7 @@ def test_every_resolution_gets_one_invitation_row_and_reruns_add_none(tmp_path, 
     with site("servicenow", w) as sn:
         first = run(tmp_path, state_url, {"servicenow": sn.system()}, {"resolved": survey()})
         again = run(tmp_path, state_url, {"servicenow": sn.system()}, {"resolved": survey()})
-    stored = rows(state_url)
+    stored = invitation_rows(state_url)
     resolved = sum(1 for t in w.tickets if t.resolved_at is not None)
     assert len(stored) == resolved
     plan = first.surveys[0]
@@ -90,7 +80,7 @@ def test_exclusions_vip_opt_out_and_assignee_are_recorded_with_reasons(tmp_path,
     assert reasons["requester opted out"] >= 1
     assert reasons["requester is the assignee"] >= 1
     assert reasons["excluded by category = security"] >= 1
-    by_ticket = {r["ticket_id"]: r for r in rows(sqlite_url)}
+    by_ticket = {r["ticket_id"]: r for r in invitation_rows(sqlite_url)}
     assert by_ticket[own.id]["reason"] == "requester is the assignee"
 
 
@@ -103,7 +93,7 @@ def test_a_re_resolved_ticket_gets_a_second_invitation(tmp_path, sqlite_url):
         jira.sim.resolve(f"ITSD-{target.seq}", NOW - timedelta(seconds=20))
         run(tmp_path, sqlite_url, {"jira": jira.system()}, {"resolved": survey()})
         ticket_id = jira.ticket_id(target.seq)
-    mine = [r for r in rows(sqlite_url) if r["ticket_id"] == ticket_id]
+    mine = [r for r in invitation_rows(sqlite_url) if r["ticket_id"] == ticket_id]
     assert len(mine) == 2 and len({r["resolved_at"] for r in mine}) == 2
 
 
@@ -113,7 +103,7 @@ def test_dry_run_lists_decisions_and_stores_nothing(tmp_path, sqlite_url):
         run(tmp_path, sqlite_url, {"servicenow": sn.system()}, {})  # tickets stored, no survey yet
         result = run(tmp_path, sqlite_url, {"servicenow": sn.system()}, {"resolved": survey()}, dry_run=True)
     text = format_run(result)
-    assert rows(sqlite_url) == []
+    assert invitation_rows(sqlite_url) == []
     assert "invitations would be planned" in text
     assert "skip   servicenow/INC" in text and "send_within" in text
     assert "survey servicenow/INC" in text

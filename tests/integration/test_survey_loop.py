@@ -18,12 +18,12 @@ from connector.config import load
 from connector.loop.run import sync
 from connector.sandbox.mailsink import MailSink
 from connector.store import Store
-from connector.store.schema import invitations, responses
+from connector.store.schema import responses
 from connector.store.surveys import SurveyStore
 from connector.surveys.tokens import SurveyTokens
 from connector.surveys.web import create_app
 from tests.conftest import ENV, write_config
-from tests.integration.helpers import site, world
+from tests.integration.helpers import invitation_rows, site, world
 from tests.integration.test_survey_page import _serve
 
 KEY = "e" * 40
@@ -44,14 +44,6 @@ def config(tmp_path, url, systems, port, **survey):
                         channels={"email": {"from": "IT Service Desk <desk@example.com>",
                                             "smtp": {"host": "127.0.0.1", "port": port}}},
                         surveys={"resolved": {"kind": "csat", "throttle": "1h", **survey}})
-
-
-def invitation_rows(url):
-    store = Store.open(url)
-    with store.engine.connect() as conn:
-        out = [dict(r) for r in conn.execute(select(invitations)).mappings()]
-    store.close()
-    return out
 
 
 def test_mail_link_answer_stored(tmp_path, state_url):

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import orjson
 import requests
 import tenacity
+from urllib3.exceptions import NewConnectionError
 
 from connector.config import HttpOptions
 from connector.errors import AuthError, RequestError, ResponseError, SystemError_, TransientError
@@ -84,6 +85,21 @@ def is_retryable(exc: BaseException, method: str) -> bool:
     if isinstance(exc, requests.exceptions.SSLError):
         return False  # a certificate that does not verify will not verify on the next attempt either
     return isinstance(exc, requests.ConnectionError | requests.Timeout | requests.exceptions.ChunkedEncodingError)
+
+
+def never_reached(exc: BaseException) -> bool:
+    """True only when the server surely did not act on the request: safe to repeat a write that appends.
+
+    A 429 is refused before any work; a connect timeout or refused connection never delivered a byte.
+    A read timeout, a reset or a 5xx may come after the server stored the write.
+    """
+    if isinstance(exc, RetryableStatus):
+        return exc.response.status_code == 429
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.ConnectionError) and exc.args:
+        return isinstance(getattr(exc.args[0], "reason", None), NewConnectionError)
+    return False
 
 
 class RetryAfterWait(tenacity.wait.wait_base):
@@ -175,7 +191,7 @@ class Caller:
         self.requests_sent = 0
         self._count_lock = threading.Lock()
 
-    def _retrying(self, method: str, what: str) -> tenacity.Retrying:
+    def _retrying(self, method: str, what: str, replay: bool = True) -> tenacity.Retrying:
         retry = self.options.retry
 
         def log_wait(state: tenacity.RetryCallState) -> None:
@@ -185,7 +201,7 @@ class Caller:
             log.warning("%s: %s: %s, retry %d in %.1fs", self.system, what, reason, state.attempt_number, wait)
 
         return tenacity.Retrying(
-            retry=tenacity.retry_if_exception(lambda e: is_retryable(e, method)),
+            retry=tenacity.retry_if_exception(lambda e: is_retryable(e, method) and (replay or never_reached(e))),
             wait=RetryAfterWait(retry.max_wait.total_seconds()),
             stop=tenacity.stop_after_attempt(retry.max_attempts)
             | tenacity.stop_after_delay(retry.budget.total_seconds()),
@@ -199,9 +215,13 @@ class Caller:
         with self._count_lock:
             self.requests_sent += 1
 
-    def request(self, method: str, url: str, *, ok: tuple[int, ...] = (200, 201, 204),
+    def request(self, method: str, url: str, *, ok: tuple[int, ...] = (200, 201, 204), replay: bool = True,
                 **kwargs: Any) -> requests.Response:
-        """Send one request (with retries); return the response or raise a classified SystemError_."""
+        """Send one request (with retries); return the response or raise a classified SystemError_.
+
+        `replay=False` for writes that append (a comment): retried only when the server surely did not
+        act on it, so a timeout never posts the same comment twice.
+        """
         what = describe(method, url)
 
         def attempt() -> requests.Response:
@@ -214,12 +234,12 @@ class Caller:
                 raise RetryableStatus(response)
             raise classify(self.system, method, url, response, self.hints)
 
-        return self.call(attempt, method=method, what=what)
+        return self.call(attempt, method=method, what=what, replay=replay)
 
-    def call(self, attempt: Callable[[], T], *, method: str, what: str) -> T:
+    def call(self, attempt: Callable[[], T], *, method: str, what: str, replay: bool = True) -> T:
         """Run `attempt` under the retry policy; map what is left to our errors."""
         try:
-            return self._retrying(method, what)(attempt)
+            return self._retrying(method, what, replay)(attempt)
         except RetryableStatus as exc:
             raise classify(self.system, method, exc.response.url or what, exc.response, self.hints) from None
         except requests.Timeout as exc:

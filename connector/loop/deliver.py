@@ -1,4 +1,4 @@
-"""Step: send due invitations by email, exactly once in practice.
+"""Step: send due invitations (email, ticket comment or webhook), exactly once in practice.
 
 For each due invitation (pending, `not_before` passed, retry time passed), in order:
 1. the ticket is re-checked in its system, 100 per request: if it is no longer resolved at the same
@@ -11,7 +11,8 @@ For each due invitation (pending, `not_before` passed, retry time passed), in or
 
 The one window that can send twice: the server accepted the mail and the process died before step 3's
 last commit. The row is then still `sending`, and the next run sends it again (at-least-once); every
-other crash point sends nothing twice.
+other crash point sends nothing twice. Ticket comments close that window too: before sending again an
+invitation whose earlier attempt had an unclear end, the ticket is searched for the comment's reference.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from connector.loop.invite import _candidate, rules_of
 from connector.store import Store
 from connector.store.schema import invitations, persons, responses, tickets
 from connector.store.surveys import SurveyStore
-from connector.surveys.channels import Delivery, EmailDelivery, Links, WebhookDelivery
+from connector.surveys.channels import CommentDelivery, Delivery, EmailDelivery, Links, WebhookDelivery
 from connector.surveys.policy import Context, decide
 from connector.surveys.tokens import SurveyTokens
 from connector.systems import Source
@@ -122,7 +123,7 @@ def deliver_survey(store: Store, name: str, survey: SurveyConfig, config: Config
                    now: datetime, *, delivery: Delivery | None = None) -> DeliveryReport:
     """Expire, send the survey's due invitations, then remind; returns what happened."""
     report = DeliveryReport(name)
-    delivery = delivery or _delivery(name, survey, config)
+    delivery = delivery or _delivery(name, survey, config, sources)
     if delivery is None:
         return report
     report.expired = _expire(store, name, now)
@@ -141,7 +142,7 @@ def deliver_survey(store: Store, name: str, survey: SurveyConfig, config: Config
     return report
 
 
-def _delivery(name: str, survey: SurveyConfig, config: Config) -> Delivery | None:
+def _delivery(name: str, survey: SurveyConfig, config: Config, sources: dict[str, Source]) -> Delivery | None:
     if config.public_url is None:
         return None
     links = Links(SurveyTokens(config.secret_keys(), survey.expire_after), str(config.public_url).rstrip("/"))
@@ -149,7 +150,9 @@ def _delivery(name: str, survey: SurveyConfig, config: Config) -> Delivery | Non
         return EmailDelivery(config.channels.email, survey, links)
     if survey.channel == "webhook" and config.channels.webhook is not None:
         return WebhookDelivery(config.channels.webhook, name, survey, links)
-    return None  # the ticket-comment channel is not built yet
+    if survey.channel == "comment":
+        return CommentDelivery(sources, name, survey, links)
+    return None
 
 
 def _send_new(store: Store, rows: list[dict[str, Any]], sources: dict[str, Source], survey: SurveyConfig,
@@ -229,6 +232,11 @@ def _remind(store: Store, row: dict[str, Any], delivery: Delivery, now: datetime
 def _send_one(store: Store, delivery: Delivery, row: dict[str, Any], survey: SurveyConfig, now: datetime,
               report: DeliveryReport) -> bool:
     attempts = int(row["attempts"] or 0) + 1
+    earlier = delivery.delivered_before(row) if attempts > 1 else None
+    if earlier is not None:  # the last attempt did arrive; only its outcome was lost
+        _mark_sent(store, row["id"], earlier, survey, now)
+        report.sent += 1
+        return True
     _set(store, row["id"], state="sending", attempts=attempts, updated_at=now)
     failpoints.hit("deliver.before_smtp")
     try:
@@ -239,8 +247,7 @@ def _send_one(store: Store, delivery: Delivery, row: dict[str, Any], survey: Sur
         return False
     failpoints.hit("deliver.after_smtp")
     if result.status == "sent":
-        _set(store, row["id"], state="sent", sent_at=now, message_id=sent_id, reason=None,
-             expires_at=now + survey.expire_after, next_attempt_at=None, updated_at=now)
+        _mark_sent(store, row["id"], sent_id, survey, now)
         report.sent += 1
         return True
     elif result.status == "retry" and attempts < MAX_ATTEMPTS:
@@ -252,3 +259,8 @@ def _send_one(store: Store, delivery: Delivery, row: dict[str, Any], survey: Sur
         _set(store, row["id"], state="failed", reason=result.detail, updated_at=now)
         report.failed += 1
     return False
+
+
+def _mark_sent(store: Store, invitation_id: int, sent_id: str | None, survey: SurveyConfig, now: datetime) -> None:
+    _set(store, invitation_id, state="sent", sent_at=now, message_id=sent_id, reason=None,
+         expires_at=now + survey.expire_after, next_attempt_at=None, updated_at=now)

@@ -1,8 +1,13 @@
 """Delivery channels: how one invitation reaches a person. Each `send` answers sent / retry / rejected.
 
 - email: the invitation mail over the batch's one SMTP connection (connector/surveys/email.py);
+- comment: a customer-visible comment on the ticket carrying the link, for sites where email addresses
+  are hidden or the ITSM tool sends the mail (ServiceNow `comments`, a public JSM request comment);
 - webhook: a JSON POST signed with HMAC-SHA256, for sites that deliver through their own tools.
   Receivers get an `Idempotency-Key` per invitation, since a retried POST may arrive twice.
+
+`delivered_before` answers, for an invitation whose earlier send had an unclear outcome (a crash or a
+timeout after the request left), whether it did arrive; only the comment channel can look.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,8 +24,12 @@ from typing import Any, Protocol
 from connector.config import EmailChannel, SurveyConfig, WebhookChannel
 from connector.errors import RequestError, SystemError_, TransientError
 from connector.http import Caller
+from connector.surveys.comment import comment_body, marker
 from connector.surveys.email import MailInvitation, SendResult, SmtpSender, SmtpSettings, build_message, message_id
 from connector.surveys.tokens import SurveyTokens
+from connector.systems import Source
+
+log = logging.getLogger("vloop.deliver")
 
 
 @dataclass(frozen=True)
@@ -45,6 +55,9 @@ class Delivery(Protocol):
     @property
     def connections(self) -> int: ...
 
+    def delivered_before(self, row: dict[str, Any]) -> str | None:
+        """The reference of an earlier delivery of this invitation that did arrive, if it can be seen."""
+
 
 def smtp_settings(channel: EmailChannel) -> SmtpSettings:
     o = channel.smtp
@@ -69,6 +82,9 @@ class EmailDelivery:
     @property
     def connections(self) -> int:
         return self.smtp.connections_opened
+
+    def delivered_before(self, row: dict[str, Any]) -> str | None:
+        return None  # a relay's acceptance cannot be looked up afterwards
 
     def send(self, row: dict[str, Any], *, reminder: bool = False) -> tuple[SendResult, str | None]:
         survey_url, optout_url = self.links.for_invitation(row["id"])
@@ -98,6 +114,9 @@ class WebhookDelivery:
     def connections(self) -> int:
         return 0
 
+    def delivered_before(self, row: dict[str, Any]) -> str | None:
+        return None  # receivers dedupe on the Idempotency-Key instead
+
     def payload(self, row: dict[str, Any], reminder: bool) -> dict[str, Any]:
         survey_url, optout_url = self.links.for_invitation(row["id"])
         return {
@@ -126,6 +145,52 @@ class WebhookDelivery:
         except (RequestError, SystemError_) as exc:
             return SendResult("rejected", str(exc)), None
         return SendResult("sent", "accepted"), key
+
+
+class CommentDelivery:
+    """Posts the invitation as a comment the customer sees, through the ticket's own system."""
+
+    def __init__(self, sources: dict[str, Source], survey_name: str, survey: SurveyConfig, links: Links):
+        self.sources, self.survey_name, self.survey, self.links = sources, survey_name, survey, links
+
+    def __enter__(self) -> CommentDelivery:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    @property
+    def connections(self) -> int:
+        return 0
+
+    def send(self, row: dict[str, Any], *, reminder: bool = False) -> tuple[SendResult, str | None]:
+        source = self.sources.get(row["system"])
+        if source is None:
+            return SendResult("retry", f"system {row['system']} is not part of this run"), None
+        reference = marker(self.survey_name, row["id"], int(row["reminders_sent"] or 0) + 1 if reminder else 0)
+        survey_url, optout_url = self.links.for_invitation(row["id"])
+        body = comment_body(language=row["language"], kind=self.survey.kind, ticket_number=row["number"] or "",
+                            survey_url=survey_url, optout_url=optout_url, reference=reference, reminder=reminder)
+        try:
+            source.post_comment(row["ticket_id"], body)
+        except TransientError as exc:
+            return SendResult("retry", str(exc)), None
+        except SystemError_ as exc:
+            return SendResult("rejected", str(exc)), None
+        return SendResult("sent", "comment added"), reference
+
+    def delivered_before(self, row: dict[str, Any]) -> str | None:
+        source = self.sources.get(row["system"])
+        if source is None:
+            return None
+        reference = marker(self.survey_name, row["id"])
+        try:
+            return reference if source.find_comment(row["ticket_id"], reference) else None
+        except SystemError_ as exc:
+            # Unknown: sending again risks one duplicate comment, not sending risks none at all.
+            log.warning("%s: cannot check for an earlier survey comment on %s: %s", row["system"],
+                        row["number"] or row["ticket_id"], exc)
+            return None
 
 
 _ANY_2XX = tuple(range(200, 300))

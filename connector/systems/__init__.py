@@ -32,6 +32,12 @@ class Source(Protocol):
     def current_resolutions(self, ticket_ids: list[str]) -> dict[str, datetime]:
         """For tickets still resolved now, their current resolution time; one request per 100 tickets."""
 
+    def post_comment(self, ticket_id: str, body: str) -> None:
+        """Add a comment the customer sees (never repeated after it may have been stored)."""
+
+    def find_comment(self, ticket_id: str, marker: str) -> bool:
+        """Whether a customer-visible comment containing `marker` is on the ticket (after an unclear send)."""
+
     def missing_fields(self) -> list[str]:
         """Source paths of the mapping that the system does not know (for `vloop validate --check-connection`)."""
 

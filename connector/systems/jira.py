@@ -75,7 +75,7 @@ class JiraSource:
         assert isinstance(auth, BasicAuth)
         return {"basic_auth": (auth.user, auth.password.get_secret_value())}
 
-    def _call(self, what: str, method: str, fn: Callable[[], T]) -> T:
+    def _call(self, what: str, method: str, fn: Callable[[], T], *, replay: bool = True) -> T:
         """Run one `jira` package call under our retry policy, translating JIRAError at this boundary."""
 
         def attempt() -> T:
@@ -93,7 +93,7 @@ class JiraSource:
                         raise RetryableStatus(response) from None
                     raise classify(self.name, method, response.url or what, response, HINTS) from None
 
-        return self.caller.call(attempt, method=method, what=what)
+        return self.caller.call(attempt, method=method, what=what, replay=replay)
 
     def connect(self) -> None:
         """Create the client (server info tells Cloud from Data Center) and resolve custom field ids."""
@@ -237,6 +237,67 @@ class JiraSource:
                 if at is not None:
                     out[str(issue["id"])] = at
         return out
+
+    def _rest(self, method: str, url: str, payload: dict[str, Any] | None = None,
+              params: dict[str, Any] | None = None) -> Any:
+        """One call through the package's authenticated session; writes are never replayed blindly."""
+        if self.client is None:
+            self.connect()
+        assert self.client is not None
+        session = self.client._session
+        body = orjson.dumps(payload) if payload is not None else None
+
+        def send() -> Any:
+            response = session.request(method, url, data=body, params=params,  # the session sets timeouts
+                                       headers={"Content-Type": "application/json"}, **self.caller.transport)
+            return orjson.loads(response.content) if response.content else None
+
+        return self._call(f"{method} {url}", method, send, replay=method in ("GET", "HEAD"))
+
+    def _comment_urls(self, ticket_id: str) -> tuple[str, str]:
+        if not ticket_id.isdigit():
+            raise ValueError(f"not a Jira issue id: {ticket_id!r}")
+        # JSM's request resource makes the comment public (shared with the customer) explicitly; plain
+        # Jira projects have no customers, so the platform comment is what their reporters see.
+        return (f"{self.url}/rest/servicedeskapi/request/{ticket_id}/comment",
+                f"{self.url}/rest/api/2/issue/{ticket_id}/comment")
+
+    def post_comment(self, ticket_id: str, body: str) -> None:
+        jsm, platform = self._comment_urls(ticket_id)
+        try:
+            self._rest("POST", jsm, {"body": body, "public": True})
+        except RequestError as exc:
+            if exc.status != 404:  # 404: not a service project request (or not visible as one)
+                raise
+            self._rest("POST", platform, {"body": body})
+
+    def find_comment(self, ticket_id: str, marker: str) -> bool:
+        jsm, platform = self._comment_urls(ticket_id)
+        try:
+            return any(marker in body for body in self._jsm_comment_bodies(jsm))
+        except RequestError as exc:
+            if exc.status != 404:
+                raise
+        start = 0
+        while True:
+            page = self._rest("GET", platform, params={"startAt": start, "maxResults": 100}) or {}
+            comments = page.get("comments") or []
+            if any(marker in str(c.get("body", "")) for c in comments):
+                return True
+            start += len(comments)
+            if not comments or start >= int(page.get("total") or 0):
+                return False
+
+    def _jsm_comment_bodies(self, url: str) -> Iterator[str]:
+        start = 0
+        while True:
+            page = self._rest("GET", url, params={"public": "true", "internal": "false", "start": start,
+                                                  "limit": 100}) or {}
+            values = page.get("values") or []
+            yield from (str(c.get("body", "")) for c in values)
+            start += len(values)
+            if page.get("isLastPage", True) or not values:
+                return
 
     def missing_fields(self) -> list[str]:
         return [f"{{{n}}}" for n in self.unknown_fields]

@@ -91,6 +91,13 @@ class _OAuth(requests.auth.AuthBase):
         return request
 
 
+def _sys_id(ticket_id: str) -> str:
+    """Ticket ids come from our store, but they go into a URL path and a query: allow sys_ids only."""
+    if not ticket_id.isalnum():
+        raise ValueError(f"not a sys_id: {ticket_id!r}")
+    return ticket_id
+
+
 class ServiceNowSource:
     """Reads resolved records of the mapping's table from one instance."""
 
@@ -178,6 +185,19 @@ class ServiceNowSource:
                 if at is not None:
                     out[str(row["sys_id"])] = at
         return out
+
+    def post_comment(self, ticket_id: str, body: str) -> None:
+        """An Additional comment (`comments`, customer-visible; `work_notes` are internal) on the record."""
+        table = self.mapping.table or "incident"
+        self.caller.request("PATCH", f"{self.table_url(table)}/{_sys_id(ticket_id)}", replay=False,
+                            params={"sysparm_fields": "sys_id"}, json={"comments": body})
+
+    def find_comment(self, ticket_id: str, marker: str) -> bool:
+        """Journal entries are rows of sys_journal_field; the record's own `comments` reads back empty."""
+        query = f"element_id={_sys_id(ticket_id)}^element=comments^valueLIKE{marker.replace('^', '')}"
+        rows = self._get("sys_journal_field", {"sysparm_query": query, "sysparm_fields": "sys_id,value",
+                                               "sysparm_limit": "20", "sysparm_no_count": "true"})
+        return any(marker in str(r.get("value", "")) for r in rows)
 
     def missing_fields(self) -> list[str]:
         """Mapping sources whose first segment is not a column of the table (sys_dictionary)."""

@@ -74,6 +74,24 @@ class Cursor:
 
 
 @dataclass(frozen=True)
+class NativeAnswer:
+    """One answer that a system's own survey collected about one ticket (JSM Satisfaction, a ServiceNow
+    survey instance)."""
+
+    ticket_id: str
+    answered_at: datetime
+    score: int
+    comment: str | None
+    external_id: str  # the survey instance sys_id, or the issue id (JSM keeps one answer per request)
+
+
+@dataclass(frozen=True)
+class NativePage:
+    answers: list[NativeAnswer]
+    last: Cursor
+
+
+@dataclass(frozen=True)
 class SystemPull:
     """What one sync run pulled from one system."""
 

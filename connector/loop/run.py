@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from connector.config import Loaded
+from connector.loop.collect import CollectReport, collect_native
 from connector.loop.deliver import DeliveryReport, deliver_survey
 from connector.loop.invite import SurveyPlan, plan_survey
 from connector.loop.pull import make_source, run_pull
@@ -29,6 +30,7 @@ class RunResult:
     dry_run: bool = False
     surveys: list[SurveyPlan] = field(default_factory=list)
     deliveries: list[DeliveryReport] = field(default_factory=list)
+    collected: list[CollectReport] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -43,6 +45,7 @@ class RunResult:
             ],
             "surveys": [p.as_dict() for p in self.surveys],
             "deliveries": [d.as_dict() for d in self.deliveries],
+            "collected": [c.as_dict() for c in self.collected],
         }
 
 
@@ -66,20 +69,26 @@ def sync(loaded: Loaded, store: Store, *, only: str | None = None, since: dateti
                                     since=since, dry_run=dry_run, source=source))
             if results[-1].status == "ok":
                 sources[name] = source
+        wanted = {n: s for n, s in loaded.config.surveys.items()
+                  if not only or s.systems is None or only in s.systems}
+        outbound = {n: s for n, s in wanted.items() if s.channel != "native"}
+        overlaps = {n: s.pull.overlap for n, s in loaded.config.systems.items()}
+        collected = [] if dry_run else [
+            report for survey_name, survey in wanted.items() if survey.channel == "native"
+            for report in collect_native(store, survey_name, survey, sources, overlaps, started)]
         plans = []
-        for survey_name, survey in loaded.config.surveys.items():
-            if only and survey.systems is not None and only not in survey.systems:
-                continue
+        for survey_name, survey in outbound.items():
             plans.append(plan_survey(store, survey_name, survey, loaded.config, started, dry_run=dry_run,
                                      keep_examples=DRY_RUN_EXAMPLES if dry_run else 0))
         deliveries = [] if dry_run else [
             deliver_survey(store, survey_name, survey, loaded.config, sources, started)
-            for survey_name, survey in loaded.config.surveys.items()
-            if not only or survey.systems is None or only in survey.systems
-        ]
+            for survey_name, survey in outbound.items()]
         failed = sum(1 for r in results if r.status != "ok")
         status: Literal["ok", "partial", "failed"] = (
             "ok" if not failed else "failed" if failed == len(results) else "partial")
-        result = RunResult(run_id, status, started, datetime.now(UTC), results, dry_run, plans, deliveries)
+        if status == "ok" and any(c.error for c in collected):
+            status = "partial"  # the tickets are in, but answers of a native survey could not be read
+        result = RunResult(run_id, status, started, datetime.now(UTC), results, dry_run, plans, deliveries,
+                           collected)
         store.finish_run(run_id, status, result.as_dict())
         return result

@@ -26,6 +26,13 @@ def format_run(result: RunResult) -> str:
                      f"{s.duration_s:.1f}s")
         if s.error:
             lines.append(f"  {'':<12} error: {s.error}")
+    for c in result.collected:
+        line = f"  survey {c.survey}: {c.new} native answers collected from {c.system}, {c.changed} changed"
+        skipped = [f"{c.unknown_ticket} about tickets not pulled" if c.unknown_ticket else "",
+                   f"{c.out_of_scale} outside the scale" if c.out_of_scale else ""]
+        lines.append(line + "".join(f", {s} skipped" for s in skipped if s))
+        if c.error:
+            lines.append(f"    error: {c.error}")
     for plan in result.surveys:
         verb = "would be planned" if result.dry_run else "planned"
         suppressed = sum(plan.suppressed.values())

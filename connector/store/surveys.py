@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, select
+from sqlalchemy import Connection, Engine, and_, func, select, update
 
-from connector.store.repo import _insert
-from connector.store.schema import clicks, invitations, optouts, responses, tickets
+from connector.model import Cursor, NativeAnswer
+from connector.store.repo import _insert, upsert
+from connector.store.schema import clicks, cursors, invitations, optouts, persons, resolutions, responses, tickets
+from connector.surveys.i18n import pick_language
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,13 @@ class InvitationView:
     ticket_number: str | None
     ticket_title: str | None
     responded: bool
+
+
+@dataclass(frozen=True)
+class NativeCounts:
+    new: int = 0
+    changed: int = 0
+    unknown_ticket: int = 0
 
 
 class SurveyStore:
@@ -94,3 +103,88 @@ class SurveyStore:
         with self.engine.connect() as conn:
             row = conn.execute(select(responses).where(responses.c.invitation_id == invitation_id)).mappings().first()
         return dict(row) if row else None
+
+    def record_native(self, survey: str, system: str, answers: Sequence[NativeAnswer], cursor: Cursor,
+                      default_language: str, now: datetime) -> NativeCounts:
+        """Store native answers as responses, each with the invitation the system itself sent (channel
+        `native`: counted by the throttle, never delivered or reminded), and move the stream's cursor,
+        in one transaction. A changed answer (JSM lets the customer re-rate) replaces the stored one."""
+        new = changed = unknown = 0
+        with self.engine.begin() as conn:
+            known = _ticket_people(conn, system, sorted({a.ticket_id for a in answers}))
+            times = _resolution_times(conn, system, sorted(known))
+            for answer in answers:
+                person = known.get(answer.ticket_id)
+                resolved = _resolution_for(times.get(answer.ticket_id, []), answer.answered_at)
+                if person is None or resolved is None:
+                    unknown += 1  # not pulled (filtered out by the mapping, or older than the first pull)
+                    continue
+                invitation_id = _native_invitation(conn, survey, system, answer, resolved, person,
+                                                   default_language, now)
+                outcome = _native_response(conn, invitation_id, answer)
+                new += outcome == "new"
+                changed += outcome == "changed"
+            stream = f"native:{survey}"
+            current = conn.execute(select(cursors.c.at, cursors.c.last_id).where(
+                cursors.c.system == system, cursors.c.stream == stream)).first()
+            if current is None or Cursor(current.at, current.last_id) < cursor:
+                upsert(conn, cursors, [{"system": system, "stream": stream, "at": cursor.at, "last_id": cursor.id,
+                                        "updated_at": now}], ("system", "stream"))
+        return NativeCounts(new, changed, unknown)
+
+
+def _ticket_people(conn: Connection, system: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+    if not ids:
+        return {}
+    stmt = (select(tickets.c.id, tickets.c.requester_key, tickets.c.language, persons.c.email,
+                   persons.c.language.label("person_language"))
+            .select_from(tickets.outerjoin(persons, persons.c.key == tickets.c.requester_key))
+            .where(tickets.c.system == system, tickets.c.id.in_(ids)))
+    return {r.id: dict(r._mapping) for r in conn.execute(stmt)}
+
+
+def _resolution_times(conn: Connection, system: str, ids: list[str]) -> dict[str, list[datetime]]:
+    out: dict[str, list[datetime]] = {}
+    if ids:
+        stmt = (select(resolutions.c.ticket_id, resolutions.c.resolved_at)
+                .where(resolutions.c.system == system, resolutions.c.ticket_id.in_(ids))
+                .order_by(resolutions.c.resolved_at))
+        for ticket_id, at in conn.execute(stmt):
+            out.setdefault(ticket_id, []).append(at)
+    return out
+
+
+def _resolution_for(times: list[datetime], answered_at: datetime) -> datetime | None:
+    """The resolution the answer is about: the last one before it was given (else the first one)."""
+    before = [t for t in times if t <= answered_at]
+    return before[-1] if before else (times[0] if times else None)
+
+
+def _native_invitation(conn: Connection, survey: str, system: str, answer: NativeAnswer, resolved: datetime,
+                       person: dict[str, Any], default_language: str, now: datetime) -> int:
+    key = {"survey": survey, "system": system, "ticket_id": answer.ticket_id, "resolved_at": resolved}
+    language = pick_language(person["language"], person["person_language"], default_language)
+    conn.execute(_insert(conn, invitations).on_conflict_do_nothing(
+        index_elements=["survey", "system", "ticket_id", "resolved_at"]), {
+        **key, "person_key": person["requester_key"], "email": person["email"], "language": language,
+        "channel": "native", "state": "sent", "reason": None, "not_before": None, "attempts": 0,
+        "next_attempt_at": None, "sent_at": answer.answered_at, "message_id": answer.external_id,
+        "reminders_sent": 0, "last_reminder_at": None, "expires_at": answer.answered_at,
+        "created_at": now, "updated_at": now})
+    found = conn.execute(select(invitations.c.id).where(
+        *(invitations.c[name] == value for name, value in key.items()))).scalar_one()
+    return int(found)
+
+
+def _native_response(conn: Connection, invitation_id: int, answer: NativeAnswer) -> str:
+    stored = conn.execute(select(responses.c.score, responses.c.comment, responses.c.submitted_at)
+                          .where(responses.c.invitation_id == invitation_id)).first()
+    values = {"score": answer.score, "comment": answer.comment, "submitted_at": answer.answered_at}
+    if stored is None:
+        conn.execute(responses.insert().values(invitation_id=invitation_id, answers={}, language=None,
+                                               source="native", **values))
+        return "new"
+    if (stored.score, stored.comment) == (answer.score, answer.comment) or stored.submitted_at > answer.answered_at:
+        return "same"
+    conn.execute(update(responses).where(responses.c.invitation_id == invitation_id).values(**values))
+    return "changed"

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from connector.config import NativeSurvey
 from connector.mapping import Mapping
-from connector.model import Cursor
+from connector.model import Cursor, NativePage
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,9 @@ class Source(Protocol):
 
     def current_resolutions(self, ticket_ids: list[str]) -> dict[str, datetime]:
         """For tickets still resolved now, their current resolution time; one request per 100 tickets."""
+
+    def pull_native(self, since: datetime, native: NativeSurvey) -> Iterator[NativePage]:
+        """Answers of the system's own satisfaction survey given at or after `since`, oldest first."""
 
     def post_comment(self, ticket_id: str, body: str) -> None:
         """Add a comment the customer sees (never repeated after it may have been stored)."""

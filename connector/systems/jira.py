@@ -20,11 +20,11 @@ import orjson
 import requests
 from jira import JIRA, JIRAError
 
-from connector.config import BasicAuth, BearerAuth, JiraSystem, JiraTokenAuth
+from connector.config import BasicAuth, BearerAuth, JiraSystem, JiraTokenAuth, NativeSurvey
 from connector.errors import RequestError, ResponseError
 from connector.http import Caller, RetryableStatus, classify, is_retryable
 from connector.mapping import Mapping, parse_datetime, read_path
-from connector.model import Cursor
+from connector.model import Cursor, NativeAnswer, NativePage
 from connector.systems import RawPage
 
 log = logging.getLogger("vloop.jira")
@@ -39,7 +39,14 @@ HINTS = {
     404: "check the Jira URL (Data Center installs may have a context path)",
     410: "this Jira Cloud site removed the legacy search API; set deployment: cloud or auto",
 }
+FEEDBACK_TYPES = {"com.atlassian.servicedesk:sd-request-feedback": "rating",
+                  "com.atlassian.servicedesk:sd-request-feedback-date": "date"}
 DC_WINDOW = 5000  # re-anchor a Data Center search before its result window (10,000 by default) ends
+
+
+def _clause(field_id: str) -> str:
+    """`customfield_10033` → `cf[10033]`: JQL names custom fields by id, whatever their localised name."""
+    return f"cf[{field_id.removeprefix('customfield_')}]" if field_id.startswith("customfield_") else field_id
 
 
 def epoch_ms(value: datetime) -> int:
@@ -59,6 +66,7 @@ class JiraSource:
         self.cloud = config.deployment == "cloud"
         self.field_ids: dict[str, str] = {}
         self.unknown_fields: list[str] = []
+        self.feedback_fields: dict[str, str] = {}  # "rating" / "date" -> JSM Satisfaction field ids
         self.resolved_mapping = mapping
         self.page_size = config.pull.page_size or mapping.page_size
 
@@ -118,6 +126,9 @@ class JiraSource:
         by_name: dict[str, str] = {}
         for f in fields:
             by_name.setdefault(str(f.get("name")), str(f["id"]))
+            custom = (f.get("schema") or {}).get("custom")
+            if custom in FEEDBACK_TYPES:  # found by type: the name is localised and the id differs per site
+                self.feedback_fields.setdefault(FEEDBACK_TYPES[custom], str(f["id"]))
         wanted = self.mapping.display_names()
         self.unknown_fields = sorted(n for n in wanted if n not in by_name)
         if self.unknown_fields:
@@ -238,8 +249,67 @@ class JiraSource:
                     out[str(issue["id"])] = at
         return out
 
+    def pull_native(self, since: datetime, native: NativeSurvey) -> Iterator[NativePage]:
+        """JSM Satisfaction answers (1-5) given at or after `since`, by Satisfaction date; the customer's
+        comment comes from the request's feedback resource, one call per answer that has one."""
+        if self.client is None:
+            self.connect()
+        rating, date = self.feedback_fields.get("rating"), self.feedback_fields.get("date")
+        if rating is None or date is None:
+            raise RequestError(self.name, f"GET {self.url}/rest/api/{self._version}/field",
+                               "the site has no Jira Service Management Satisfaction fields",
+                               hint="native surveys need JSM with customer satisfaction enabled; or remove "
+                                    "this system from the native survey's systems")
+        rating_clause, date_clause = _clause(rating), _clause(date)
+        restriction = [f"({self.config.jql})"] if self.config.jql else []
+        jql = " AND ".join([*restriction, f"{rating_clause} is not EMPTY", f"{date_clause} >= {epoch_ms(since)}"])
+        jql += f" ORDER BY {date_clause} ASC, key ASC"
+        for issues in self._search_all(jql, f"{rating},{date}"):
+            answers = [a for a in (self._native_answer(i, rating, date) for i in issues) if a is not None]
+            if answers:
+                last = answers[-1]
+                yield NativePage(answers, Cursor(last.answered_at, last.ticket_id))
+
+    def _native_answer(self, issue: dict[str, Any], rating_field: str, date_field: str) -> NativeAnswer | None:
+        fields = issue.get("fields") or {}
+        value, at = fields.get(rating_field), parse_datetime(fields.get(date_field))
+        score = value.get("rating") if isinstance(value, dict) else None
+        if not isinstance(score, int) or at is None:
+            log.warning("%s: satisfaction of %s skipped: unreadable value", self.name, issue.get("key"))
+            return None
+        try:
+            feedback = self._rest("GET", f"{self.url}/rest/servicedeskapi/request/{issue['id']}/feedback",
+                                  headers={"X-ExperimentalApi": "opt-in"})  # the resource is experimental
+        except RequestError as exc:
+            if exc.status not in (403, 404):  # answer withdrawn meanwhile, or the resource is unavailable
+                raise
+            feedback = None
+        comment = (feedback or {}).get("comment") or {}
+        text = comment.get("body") if isinstance(comment, dict) else None
+        return NativeAnswer(ticket_id=str(issue["id"]), answered_at=at, score=score,
+                            comment=text.strip() or None if isinstance(text, str) else None,
+                            external_id=str(issue["id"]))
+
+    def _search_all(self, jql: str, fields: str) -> Iterator[list[dict[str, Any]]]:
+        """Every page of a search: Cloud by nextPageToken, Data Center by startAt."""
+        params: dict[str, Any] = {"jql": jql, "maxResults": self.page_size, "fields": fields}
+        while True:
+            body = self._search("search/jql" if self.cloud else "search", params)
+            issues = body["issues"]
+            if issues:
+                yield issues
+            if self.cloud:
+                token = body.get("nextPageToken")
+                if body.get("isLast", not token) or not token or token == params.get("nextPageToken"):
+                    return
+                params["nextPageToken"] = token
+            else:
+                params["startAt"] = int(params.get("startAt", 0)) + len(issues)
+                if not issues or params["startAt"] >= int(body.get("total") or 0):
+                    return
+
     def _rest(self, method: str, url: str, payload: dict[str, Any] | None = None,
-              params: dict[str, Any] | None = None) -> Any:
+              params: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> Any:
         """One call through the package's authenticated session; writes are never replayed blindly."""
         if self.client is None:
             self.connect()
@@ -249,7 +319,8 @@ class JiraSource:
 
         def send() -> Any:
             response = session.request(method, url, data=body, params=params,  # the session sets timeouts
-                                       headers={"Content-Type": "application/json"}, **self.caller.transport)
+                                       headers={"Content-Type": "application/json", **(headers or {})},
+                                       **self.caller.transport)
             return orjson.loads(response.content) if response.content else None
 
         return self._call(f"{method} {url}", method, send, replay=method in ("GET", "HEAD"))

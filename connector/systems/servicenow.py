@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.cookiejar
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -18,16 +19,17 @@ from typing import Any
 
 import requests
 
-from connector.config import BasicAuth, OAuthClientCredentials, ServiceNowSystem
+from connector.config import BasicAuth, NativeSurvey, OAuthClientCredentials, ServiceNowSystem
 from connector.errors import AuthError, RequestError, ResponseError
 from connector.http import Caller
 from connector.mapping import Mapping, parse_datetime
-from connector.model import Cursor
+from connector.model import Cursor, NativeAnswer, NativePage
 from connector.redact import register_secret
 from connector.systems import RawPage
 
 log = logging.getLogger("vloop.servicenow")
 SN_TIME = "%Y-%m-%d %H:%M:%S"
+SYS_ID = re.compile(r"[0-9a-f]{32}")
 HINTS = {
     400: "check the table name and the mapping's encoded query (resolved.query) and field names",
     401: "check the integration user's name and password (or OAuth client) in the config",
@@ -89,6 +91,27 @@ class _OAuth(requests.auth.AuthBase):
                 self._fetch()
         request.headers["Authorization"] = f"Bearer {self._token}"
         return request
+
+
+def _by_name_or_id(field: str, value: str) -> str:
+    """A reference condition on a sys_id, or on the referenced record's name (for readable config)."""
+    clean = value.replace("^", "")
+    return f"{field}={clean}" if SYS_ID.fullmatch(clean) else f"{field}.name={clean}"
+
+
+def _native_answer(row: dict[str, Any], comments: dict[str, str]) -> NativeAnswer | None:
+    """A metric result as an answer; None when it names no ticket or holds no number (logged)."""
+    ticket, instance = str(row.get("instance.trigger_id") or ""), str(row.get("instance") or "")
+    at = parse_datetime(row.get("instance.taken_on")) or parse_datetime(row.get("sys_created_on"))
+    try:
+        score = int(float(str(row.get("actual_value"))))
+    except ValueError:
+        score = None
+    if not ticket or at is None or score is None:
+        log.warning("survey answer %s skipped: no ticket, time or numeric value", row.get("sys_id"))
+        return None
+    return NativeAnswer(ticket_id=ticket, answered_at=at, score=score, comment=comments.get(instance),
+                        external_id=instance)
 
 
 def _sys_id(ticket_id: str) -> str:
@@ -184,6 +207,49 @@ class ServiceNowSource:
                 at = parse_datetime(row.get(field))
                 if at is not None:
                     out[str(row["sys_id"])] = at
+        return out
+
+    def pull_native(self, since: datetime, native: NativeSurvey) -> Iterator[NativePage]:
+        """Completed survey answers about this table's records: asmt_metric_result rows of the score
+        question, joined to their asmt_assessment_instance (whose trigger_id is the ticket), keyset on the
+        result's creation time. Comments come from the comment question of the same instances."""
+        table = self.mapping.table or "incident"
+        base = (f"{_by_name_or_id('metric', native.metric)}^instance.state=complete"
+                f"^instance.trigger_table={table}")
+        fields = "sys_id,sys_created_on,actual_value,instance,instance.trigger_id,instance.taken_on"
+        position = Cursor(since, "")
+        while True:
+            rows = self._get("asmt_metric_result", {
+                "sysparm_query": keyset_query(base, "sys_created_on", position), "sysparm_fields": fields,
+                "sysparm_limit": str(self.page_size), "sysparm_no_count": "true",
+                "sysparm_exclude_reference_link": "true"})
+            if not rows:
+                return
+            comments = self._survey_comments([str(r.get("instance", "")) for r in rows], native.comment_metric)
+            answers = [a for a in (_native_answer(r, comments) for r in rows) if a is not None]
+            last = rows[-1]
+            at = parse_datetime(last.get("sys_created_on"))
+            if at is None:
+                raise ResponseError(self.name, f"GET {self.table_url('asmt_metric_result')}",
+                                    f"survey answer {last.get('sys_id')} has no sys_created_on")
+            position = Cursor(at, str(last["sys_id"]))
+            yield NativePage(answers, position)
+
+    def _survey_comments(self, instances: list[str], metric: str | None) -> dict[str, str]:
+        if metric is None:
+            return {}
+        out: dict[str, str] = {}
+        wanted = sorted({i for i in instances if i})
+        for start in range(0, len(wanted), 100):
+            chunk = wanted[start:start + 100]
+            rows = self._get("asmt_metric_result", {
+                "sysparm_query": f"{_by_name_or_id('metric', metric)}^instanceIN{','.join(chunk)}",
+                "sysparm_fields": "instance,string_value", "sysparm_limit": str(len(chunk) * 2),
+                "sysparm_no_count": "true", "sysparm_exclude_reference_link": "true"})
+            for row in rows:
+                text = str(row.get("string_value") or "").strip()
+                if text and text != "N/A":  # N/A: the question was left unanswered
+                    out[str(row.get("instance"))] = text
         return out
 
     def post_comment(self, ticket_id: str, body: str) -> None:

@@ -63,12 +63,15 @@ SCHEMAS: dict[str, dict[str, FieldSpec]] = {
         "closed_at": D, "active": B, "comments": J, "work_notes": J,
     },
     "sys_journal_field": {"element_id": FieldSpec("GUID"), "element": S, "value": S, "name": S},
+    "asmt_metric_type": {"name": S, "table": S, "active": B},
+    "asmt_metric": {"name": S, "question": S, "metric_type": ref("asmt_metric_type"), "datatype": S,
+                    "scale_factor": N, "active": B},
     "asmt_assessment_instance": {
         "number": S, "metric_type": S, "user": USER, "state": S, "due_date": D, "expiration_date": D,
         "trigger_table": S, "trigger_id": FieldSpec("GUID"), "taken_on": D, "task_id": ref("incident"),
     },
     "asmt_metric_result": {
-        "instance": ref("asmt_assessment_instance"), "metric": S, "data_type": S, "user": USER,
+        "instance": ref("asmt_assessment_instance"), "metric": ref("asmt_metric"), "data_type": S, "user": USER,
         "source_table": S, "source_id": FieldSpec("GUID"), "actual_value": N, "normalized_value": N,
         "string_value": S, "instance_question": S,
     },

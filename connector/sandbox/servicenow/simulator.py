@@ -8,8 +8,9 @@ journal, resolve, close, reopen, set fields, add an incident.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from connector.sandbox.encoded_query import OrderBy
 from connector.sandbox.server import SandboxServer, Steady, sandbox_tls
@@ -23,6 +24,10 @@ DEFAULT_USER = "vloop.integration"
 DEFAULT_PASSWORD = "sandbox-password"
 DEFAULT_OAUTH_CLIENTS = {"vloop-sandbox": "sandbox-client-secret"}
 # Orders the connector pages by (reference §4, DESIGN bookmarks); indexed at start so page one is fast too.
+# The base system's Customer Satisfaction survey: its definition and its two questions.
+SURVEY_TYPE = stable_hex("sandbox", "asmt_metric_type", "customer-satisfaction")
+SCORE_METRIC = stable_hex("sandbox", "asmt_metric", "overall-satisfaction")
+COMMENT_METRIC = stable_hex("sandbox", "asmt_metric", "comments")
 PREBUILT_ORDERS = (("incident", ("resolved_at", "sys_id")), ("incident", ("sys_updated_on", "sys_id")))
 
 
@@ -81,6 +86,46 @@ class ServiceNowSimulator(TableApi):
             incidents[ticket.id] = incident_row(ticket)
         self._numbers["incident"] = max((t.seq for t in world.tickets), default=0) + 10000
         self._changed("incident")
+        self._load_surveys(world)
+
+    def _load_surveys(self, world: World) -> None:
+        """The base system's Customer Satisfaction survey, answered for about a fifth of resolved incidents."""
+        at = world.anchor
+        self._put("asmt_metric_type", {**self._blank("asmt_metric_type", SURVEY_TYPE, at),
+                                       "name": "Customer Satisfaction", "table": "incident", "active": "true"})
+        for sys_id, name, datatype in ((SCORE_METRIC, "Overall satisfaction", "scale"),
+                                       (COMMENT_METRIC, "Comments", "string")):
+            self._put("asmt_metric", {**self._blank("asmt_metric", sys_id, at), "name": name, "question": name,
+                                      "metric_type": SURVEY_TYPE, "datatype": datatype, "scale_factor": "1",
+                                      "active": "true"})
+        rng = random.Random(11)  # deterministic for a given world
+        for ticket in world.tickets:
+            if ticket.resolved_at is None or rng.random() >= 0.2:
+                continue
+            taken = min(ticket.resolved_at + timedelta(hours=rng.randint(1, 72)), world.anchor)
+            score = rng.choices((1, 2, 3, 4, 5), weights=(6, 6, 12, 30, 46))[0]
+            comment = rng.choice((None, "Thanks!", "Took too long.", "Great help"))
+            self._survey_rows(ticket.id, ticket.requester.id, score, comment, taken)
+
+    def _survey_rows(self, incident: str, user: str, score: int, comment: str | None, at: datetime) -> str:
+        n = len(self.tables["asmt_assessment_instance"]) + 1
+        instance = stable_hex("asmt", incident, n)
+        self._put("asmt_assessment_instance", {
+            **self._blank("asmt_assessment_instance", instance, at), "number": f"AINST{n:07d}",
+            "metric_type": SURVEY_TYPE, "user": user, "state": "complete", "trigger_table": "incident",
+            "trigger_id": incident, "task_id": incident, "taken_on": format_datetime(at),
+            "due_date": format_datetime(at + timedelta(days=14))})
+        answers = [(SCORE_METRIC, str(score), str(score))]
+        if comment is not None:
+            answers.append((COMMENT_METRIC, "-1", comment))
+        for metric, actual, text in answers:
+            result = stable_hex("asmt_result", instance, metric)
+            self._put("asmt_metric_result", {
+                **self._blank("asmt_metric_result", result, at), "instance": instance, "metric": metric,
+                "data_type": "string" if metric == COMMENT_METRIC else "integer", "user": user,
+                "source_table": "incident", "source_id": incident, "actual_value": actual,
+                "normalized_value": actual, "string_value": text})
+        return instance
 
     def _user_row(self, sys_id: str, user_name: str, name: str, email: str, language: str, tz: str,
                   at: datetime) -> Row:
@@ -97,6 +142,12 @@ class ServiceNowSimulator(TableApi):
         with self._lock:
             row = self.tables.get(table, {}).get(sys_id)
             return dict(row) if row is not None else None
+
+    def take_survey(self, incident: str, score: int, comment: str | None = None, at: datetime | None = None) -> str:
+        """The caller completes the Customer Satisfaction survey of an incident; returns the instance sys_id."""
+        with self._lock:
+            row = self._incident(incident)
+            return self._survey_rows(incident, row["caller_id"], score, comment, at or self.clock())
 
     def journal(self, element_id: str, element: str | None = None) -> list[Row]:
         """Journal entries (comments / work_notes) written on a record, oldest first."""

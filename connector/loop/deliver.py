@@ -112,7 +112,7 @@ def _still_resolved(rows: list[dict[str, Any]], sources: dict[str, Source],
                 current = source.current_resolutions(sorted({r["ticket_id"] for r in items}))
             except VloopError as exc:
                 log.error("%s: cannot re-check tickets before sending: %s", system, exc)
-        if current is None:
+        if current is None and system not in report.skipped_systems:
             report.skipped_systems.append(system)
         for row in items:
             out[row["id"]] = None if current is None else current.get(row["ticket_id"]) == row["resolved_at"]
@@ -128,15 +128,17 @@ def deliver_survey(store: Store, name: str, survey: SurveyConfig, config: Config
         return report
     report.expired = _expire(store, name, now)
     rows = _due(store, name, now, survey.max_per_run or 1_000_000)
-    reminders = _reminders_due(store, name, survey, now)
+    reminders = _reminders_due(store, name, survey, now)[:max(0, (survey.max_per_run or 1_000_000) - len(rows))]
     if not rows and not reminders:
         return report
     started = time.monotonic()
     with delivery:
         if rows:
             _send_new(store, rows, sources, survey, delivery, now, report)
+        resolved = _still_resolved(reminders, sources, report) if reminders else {}
         for row in reminders:
-            _remind(store, row, delivery, now, report)
+            if resolved[row["id"]]:  # a reopened ticket is not chased; an unchecked one waits a run
+                _remind(store, row, delivery, now, report)
         report.smtp_connections = delivery.connections
     report.duration_s = round(time.monotonic() - started, 3)
     return report
@@ -224,9 +226,12 @@ def _remind(store: Store, row: dict[str, Any], delivery: Delivery, now: datetime
     try:
         result, _ = delivery.send(row, reminder=True)
     except ValueError:
-        return
+        return  # the row cannot make a message; it will not get better
     if result.status == "sent":
         report.reminded += 1
+    elif result.status == "retry" and not result.uncertain:  # surely not delivered: the next run tries again
+        _set(store, row["id"], reminders_sent=row["reminders_sent"], last_reminder_at=row["last_reminder_at"],
+             updated_at=now)
 
 
 def _send_one(store: Store, delivery: Delivery, row: dict[str, Any], survey: SurveyConfig, now: datetime,

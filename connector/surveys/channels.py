@@ -140,8 +140,8 @@ class WebhookDelivery:
                    "X-Vloop-Signature": self.signature(timestamp, body), "Idempotency-Key": key}
         try:
             self.caller.request("POST", str(self.channel.url), data=body, headers=headers, ok=_ANY_2XX)
-        except TransientError as exc:
-            return SendResult("retry", str(exc)), None
+        except TransientError as exc:  # a timeout may come after the receiver took it
+            return SendResult("retry", str(exc), uncertain=True), None
         except (RequestError, SystemError_) as exc:
             return SendResult("rejected", str(exc)), None
         return SendResult("sent", "accepted"), key
@@ -173,8 +173,8 @@ class CommentDelivery:
                             survey_url=survey_url, optout_url=optout_url, reference=reference, reminder=reminder)
         try:
             source.post_comment(row["ticket_id"], body)
-        except TransientError as exc:
-            return SendResult("retry", str(exc)), None
+        except TransientError as exc:  # the write is never replayed blindly, so this may be after it landed
+            return SendResult("retry", str(exc), uncertain=True), None
         except SystemError_ as exc:
             return SendResult("rejected", str(exc)), None
         return SendResult("sent", "comment added"), reference

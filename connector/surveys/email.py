@@ -321,6 +321,7 @@ class SendResult:
     status: Literal["sent", "retry", "rejected"]
     detail: str
     code: int | None = None
+    uncertain: bool = False  # a retry after the message may have arrived (the connection died after it)
 
 
 def _reply_detail(code: int, reply: bytes | str) -> str:
@@ -442,7 +443,8 @@ class SmtpSender:
                 if not lost.before_data:
                     # The server may have taken the message: resending now would risk a duplicate for
                     # every dropped connection; the outbox retries it later (reliability-security §3).
-                    return SendResult("retry", f"connection lost after the message data: {detail}")
+                    return SendResult("retry", f"connection lost after the message data: {detail}",
+                                      uncertain=True)
                 if attempt == 2:
                     return SendResult("retry", f"connection lost again: {detail}")
                 log.info("smtp: connection lost (%s), reconnecting once", detail)

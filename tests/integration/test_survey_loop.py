@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 from collections import Counter
@@ -239,3 +240,29 @@ def test_webhook_refusals_fail_and_outages_retry(tmp_path, sqlite_url):
     assert states["failed"] == 1 and states["pending"] == 1
     failed = next(r for r in invitation_rows(sqlite_url) if r["state"] == "failed")
     assert "HTTP 400" in failed["reason"]
+
+
+def test_a_reminder_the_relay_could_not_take_is_sent_next_run_and_reopened_tickets_are_not_chased(
+        tmp_path, sqlite_url):
+    w = recent(30, seed=46)
+    with site("servicenow", w) as sn, MailSink() as sink:
+        systems = {"servicenow": sn.system()}
+        loaded = load(config(tmp_path, sqlite_url, systems, sink.port, remind_after="3d"), env=ENV)
+        (tmp_path / "down").mkdir()
+        with socket.socket() as probe:  # a port nobody listens on: the relay is down
+            probe.bind(("127.0.0.1", 0))
+            closed = probe.getsockname()[1]
+        relay_down = load(config(tmp_path / "down", sqlite_url, systems, closed, remind_after="3d"), env=ENV)
+        store = Store.open(sqlite_url)
+        sent = sync(loaded, store).deliveries[0].sent
+        reopened = next(r for r in invitation_rows(sqlite_url) if r["state"] == "sent")
+        sn.sim.reopen(reopened["ticket_id"])
+        start = datetime.now(UTC)
+        down = sync(relay_down, store, now=start + timedelta(days=3, minutes=5)).deliveries[0]
+        counted = {r["id"]: r["reminders_sent"] for r in invitation_rows(sqlite_url)}
+        up = sync(loaded, store, now=start + timedelta(days=3, minutes=10)).deliveries[0]
+        store.close()
+        reminders = sink.messages[sent:]
+    assert down.reminded == 0 and set(counted.values()) == {0}  # nothing lost to the outage
+    assert up.reminded == sent - 1 == len(reminders)  # everyone but the reopened ticket's requester
+    assert next(r for r in invitation_rows(sqlite_url) if r["id"] == reopened["id"])["reminders_sent"] == 0

@@ -180,7 +180,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     store = _store(loaded)
     max_age = max(s.expire_after for s in config.surveys.values())
     app = create_app(SurveyStore(store.engine), SurveyTokens(config.secret_keys(), max_age),
-                     {name: s.kind for name, s in config.surveys.items()}, public_url=str(config.public_url),
+                     dict(config.surveys), public_url=str(config.public_url),
                      secret_key=config.secret_keys()[0])
     print(f"survey page on http://{args.host}:{args.port} (links: {config.public_url}); Ctrl-C stops it", flush=True)
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -21,14 +22,19 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    ModelWrapValidatorHandler,
     SecretStr,
+    StringConstraints,
     Tag,
     ValidationError,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
 from connector.errors import ConfigError, ConfigProblem
 from connector.redact import register_secret
+from connector.surveys.definitions import SCALES
 from connector.yamlsource import PathKey, YamlDoc, load_yaml
 
 SECRET_KEYS = frozenset({"password", "token", "client_secret", "secret_key", "secret"})
@@ -167,11 +173,153 @@ class SurveyExclusions(Strict):
     vip: list[str] = Field(default_factory=list, description="Emails (or person keys) never surveyed.")
 
 
+# Form fields and answer keys of the survey page (connector/surveys/web.py): no question may take them.
+RESERVED_QUESTION_IDS = frozenset({"score", "reason", "reasons", "comment", "csrf", "lang"})
+QUESTION_ID = re.compile(r"^[a-z0-9_]{1,40}$")
+_LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(?:-[a-z0-9]{2,8})*$")
+# (kind, default_language) of the survey being validated, so a question can check its bands and texts
+# where they are written (`surveys.x.questions[0].text`) rather than at the survey. Set by SurveyConfig.
+_SURVEY_BEING_VALIDATED: ContextVar[tuple[str | None, str | None] | None] = ContextVar(
+    "vloop_survey_being_validated", default=None)
+
+QuestionText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+
+def _check_identifier(value: str, what: str) -> str:
+    if not QUESTION_ID.fullmatch(value):
+        raise ValueError(f"{what} {value!r}: use 1-40 of a-z, 0-9 and _ (e.g. contact_channel)")
+    return value
+
+
+def language_code(code: str) -> str:
+    """`sv_SE` and `SV-se` are `sv-se`: the form question texts are keyed by."""
+    return code.strip().replace("_", "-").lower()
+
+
+def same_language(a: str, b: str) -> bool:
+    """Whether two (normalised) codes are one language: `sv-se` is `sv`."""
+    return a.split("-")[0] == b.split("-")[0]
+
+
+def _check_texts(texts: dict[str, str]) -> dict[str, str]:
+    """Keys are language codes (normalised), and the survey's default_language has a text (the fallback)."""
+    if not texts:
+        raise ValueError("give the text per language, e.g. {en: ..., sv: ...}")
+    normalised = {language_code(code): value for code, value in texts.items()}
+    bad = sorted(code for code in texts if not _LANGUAGE_CODE.fullmatch(language_code(code)))
+    if bad or len(normalised) < len(texts):
+        raise ValueError(f"{', '.join(bad) or 'a language twice'}: use one language code per text, e.g. en or sv")
+    survey = _SURVEY_BEING_VALIDATED.get()
+    default = survey[1] if survey else None
+    if default and not any(same_language(code, language_code(default)) for code in normalised):
+        raise ValueError(f"needs a text in {default}, the survey's default_language (shown when the "
+                         "respondent's language has none)")
+    return normalised
+
+
+class QuestionChoice(Strict):
+    id: str = Field(description="Short name of the choice, [a-z0-9_], unique in the question; stored as the "
+                    "answer, so keep it when the text changes.", json_schema_extra={"pattern": QUESTION_ID.pattern})
+    text: dict[str, QuestionText] = Field(description="The choice per language, e.g. {en: By phone, sv: Per "
+                                          "telefon}; must include the survey's default_language.")
+
+    @field_validator("id")
+    @classmethod
+    def _id_is_short(cls, value: str) -> str:
+        return _check_identifier(value, "choice id")
+
+    @field_validator("text")
+    @classmethod
+    def _text_has_default_language(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_texts(value)
+
+
+class QuestionConfig(Strict):
+    """An extra question of a survey, asked on the survey page after the score."""
+
+    id: str = Field(description="Short name, [a-z0-9_], unique in the survey; keys the stored answer.",
+                    json_schema_extra={"pattern": QUESTION_ID.pattern})
+    type: Literal["choice", "multi", "text", "yes_no"] = Field(
+        description="choice: one of the choices (radio buttons); multi: any of them (check boxes); text: a "
+                    "short free text (500 characters); yes_no: yes or no.")
+    text: dict[str, QuestionText] = Field(description="The question per language, e.g. {en: ..., sv: ...}; must "
+                                          "include the survey's default_language, shown when the respondent's "
+                                          "language has no text.")
+    choices: list[QuestionChoice] | None = Field(None, min_length=2, max_length=30, validate_default=True,
+                                                 description="The answers offered; required for choice and "
+                                                 "multi, not allowed otherwise.")
+    bands: list[str] | None = Field(None, min_length=1, description="Ask only after a score in these bands "
+                                    "(nps: detractor, passive, promoter; csat: dissatisfied, neutral, satisfied; "
+                                    "ces: difficult, neutral, easy). Default: after every score.")
+    required: bool = Field(False, description="The answer cannot be sent without it (when the question applies).")
+
+    @field_validator("id")
+    @classmethod
+    def _id_is_free(cls, value: str) -> str:
+        _check_identifier(value, "id")
+        if value in RESERVED_QUESTION_IDS:
+            raise ValueError(f"{value} is used by the survey page itself; choose another id (not "
+                             f"{', '.join(sorted(RESERVED_QUESTION_IDS))})")
+        return value
+
+    @field_validator("text")
+    @classmethod
+    def _text_has_default_language(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_texts(value)
+
+    @field_validator("choices")
+    @classmethod
+    def _choices_fit_the_type(cls, value: list[QuestionChoice] | None,
+                              info: ValidationInfo) -> list[QuestionChoice] | None:
+        kind = info.data.get("type")
+        if kind is None:  # the type is wrong, and reported already
+            return value
+        if kind in ("choice", "multi") and value is None:
+            raise ValueError(f"required for type {kind}: list at least 2 choices, each with id and text")
+        if kind not in ("choice", "multi") and value is not None:
+            raise ValueError(f"only for types choice and multi, not {kind}")
+        ids = [c.id for c in value or ()]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ValueError(f"choice id {', '.join(twice)} is used more than once")
+        return value
+
+    @field_validator("bands")
+    @classmethod
+    def _bands_exist(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return value
+        twice = sorted({b for b in value if value.count(b) > 1})
+        if twice:
+            raise ValueError(f"band {', '.join(twice)} is listed more than once")
+        survey = _SURVEY_BEING_VALIDATED.get()
+        kind = survey[0] if survey else None
+        if kind is not None:
+            known = [band for band, _, _ in SCALES[kind].bands]
+            unknown = [b for b in value if b not in known]
+            if unknown:
+                raise ValueError(f"{', '.join(unknown)}: not a band of {kind}; use {', '.join(known)}")
+        return value
+
+
+class NativeSurvey(Strict):
+    """Where a native survey's answers are (channel: native). Jira Service Management needs nothing: its
+    Satisfaction field (1-5) is found by type."""
+
+    metric: str = Field("Overall satisfaction", description="ServiceNow: the survey question (asmt_metric) whose "
+                        "answer is the score, by name or sys_id.")
+    comment_metric: str | None = Field("Comments", description="ServiceNow: the question whose text is the "
+                                       "comment, by name or sys_id; null: none.")
+    since: Duration = Field(timedelta(days=30), description="On the first run, collect answers this far back.")
+
+
 class SurveyConfig(Strict):
     """One survey definition: what is asked, of whom, when and how."""
 
     kind: Literal["nps", "csat", "ces"] = Field(description="nps 0-10, csat 1-5, ces 1-7 (CES 2.0).")
-    channel: Literal["email", "comment", "webhook"] = Field("email", description="How invitations are delivered.")
+    channel: Literal["email", "comment", "webhook", "native"] = Field(
+        "email", description="How invitations are delivered; native: the systems survey people themselves "
+        "(JSM Satisfaction, ServiceNow surveys) and vloop collects the answers.")
     systems: list[str] | None = Field(None, description="Systems whose tickets get this survey; default all.")
     default_language: str = Field("en", description="Used when neither ticket nor person has a language we have "
                                   "texts for.")
@@ -186,7 +334,33 @@ class SurveyConfig(Strict):
     max_per_run: int | None = Field(None, ge=1, description="Ceiling of invitations sent per run; the rest wait.")
     reasons: bool = Field(True, description="Ask what mattered most, with choices by score band.")
     comment: bool = Field(True, description="Offer a free-text comment.")
+    questions: list[QuestionConfig] = Field(default_factory=list, max_length=20, description="Extra questions, "
+                                            "asked after the score (and the reasons) and before the comment.")
     exclude: SurveyExclusions = SurveyExclusions()
+    native: NativeSurvey = NativeSurvey()
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _questions_know_their_survey(cls, data: Any, handler: ModelWrapValidatorHandler[SurveyConfig]) -> SurveyConfig:
+        """Questions check their bands against this survey's kind and their texts against its default_language."""
+        raw = data if isinstance(data, dict) else {}
+        kind, language = raw.get("kind"), raw.get("default_language", "en")
+        survey = (kind if isinstance(kind, str) and kind in SCALES else None,
+                  language if isinstance(language, str) and language else None)
+        token = _SURVEY_BEING_VALIDATED.set(survey)
+        try:
+            return handler(data)
+        finally:
+            _SURVEY_BEING_VALIDATED.reset(token)
+
+    @field_validator("questions")
+    @classmethod
+    def _question_ids_are_unique(cls, value: list[QuestionConfig]) -> list[QuestionConfig]:
+        ids = [q.id for q in value]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ValueError(f"id {', '.join(twice)} is used by more than one question")
+        return value
 
 
 class SmtpOptions(Strict):
@@ -207,6 +381,8 @@ class EmailChannel(Strict):
     sender: str = Field(alias="from", description='From address, e.g. "Service Desk <desk@example.com>".')
     domain: str | None = Field(None, description="Message-ID domain; default: the From address's domain.")
     batch_size: int = Field(500, ge=1, le=10000, description="Invitations sent over one SMTP connection.")
+    bounce_maildir: str | None = Field(None, description="Maildir that receives the bounce reports (RFC 3464) "
+                                       "mailed to the From address; each run reads the new ones.")
 
 
 class WebhookChannel(Strict):
@@ -238,6 +414,10 @@ class Config(Strict):
             unknown = sorted(set(survey.systems or ()) - set(self.systems))
             if unknown:
                 raise ValueError(f"surveys.{name}.systems: no system named {', '.join(unknown)}")
+            jira = sorted(n for n in survey.systems or self.systems if self.systems[n].kind == "jira")
+            if survey.channel == "native" and jira and survey.kind != "csat":
+                raise ValueError(f"surveys.{name}.kind: a native survey of Jira ({', '.join(jira)}) collects "
+                                 "JSM Satisfaction ratings (1-5): use kind csat")
         emailed = sorted(n for n, sv in self.surveys.items() if sv.channel == "email")
         if emailed and self.channels.email is None:
             raise ValueError(f"surveys {', '.join(emailed)} send email: configure channels.email (smtp, from)")
@@ -247,7 +427,8 @@ class Config(Strict):
         webhook_secret = self.channels.webhook.secret.get_secret_value() if self.channels.webhook else None
         if webhook_secret and len(webhook_secret) < 32:  # empty: the missing secret is reported already
             raise ValueError("channels.webhook.secret: at least 32 characters")
-        if self.surveys and (self.secret_key is None or self.public_url is None):
+        outbound = [n for n, sv in self.surveys.items() if sv.channel != "native"]
+        if outbound and (self.secret_key is None or self.public_url is None):
             raise ValueError("surveys need secret_key (to sign links) and public_url (the survey page)")
         keys = self.secret_key if isinstance(self.secret_key, list) else [self.secret_key] if self.secret_key else []
         if any(len(k.get_secret_value()) < 32 for k in keys):

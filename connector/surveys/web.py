@@ -18,7 +18,7 @@ import logging
 import secrets
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -28,9 +28,11 @@ from urllib.parse import quote, urlencode
 from flask import Flask, Response, abort, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from connector.config import QuestionConfig, SurveyConfig
 from connector.store.surveys import InvitationView, SurveyStore
+from connector.surveys import questions as extra
 from connector.surveys.definitions import scale
-from connector.surveys.i18n import languages, pick_language, text
+from connector.surveys.i18n import FALLBACK, languages, pick_language, text
 from connector.surveys.tokens import SurveyTokens
 from connector.surveys.web_store import database_ok, optout_key
 
@@ -39,6 +41,8 @@ log = logging.getLogger("vloop.web")
 HERE = Path(__file__).resolve().parent
 MAX_BODY = 16 * 1024
 MAX_COMMENT = 2_000
+# Room in the body for each free-text question: a character can take 9 bytes once percent-encoded.
+BODY_PER_TEXT_QUESTION = extra.MAX_TEXT * 9
 TONES = ("negative", "neutral", "positive")
 CLOSED_STATES = frozenset({"cancelled", "expired", "suppressed"})
 ONE_CLICK = "One-Click"  # RFC 8058: the exact body value mail clients POST
@@ -95,10 +99,36 @@ class TokenBuckets:
 
 
 @dataclass(frozen=True)
+class PageSurvey:
+    """What the page needs of a survey definition."""
+
+    kind: str
+    default_language: str = FALLBACK
+    questions: tuple[QuestionConfig, ...] = ()
+
+    @classmethod
+    def of(cls, survey: str | SurveyConfig) -> PageSurvey:
+        if isinstance(survey, str):
+            return cls(survey)
+        return cls(survey.kind, survey.default_language, tuple(survey.questions))
+
+
+@dataclass(frozen=True)
 class Answer:
     score: int
     reasons: list[str]  # English texts of the chosen reasons: stable across the page's languages
     comment: str | None
+    extra: dict[str, Any]  # the survey's own questions: {question id: value}
+
+
+@dataclass(frozen=True)
+class Entered:
+    """What a returned form shows again: ticked reasons, the comment, the questions' values and problems."""
+
+    reasons: Sequence[str] = ()
+    comment: str = ""
+    values: Mapping[str, Any] = field(default_factory=dict)
+    errors: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -129,20 +159,22 @@ def parse_score(raw: str | None, kind: str) -> int | None:
 
 
 def clean_comment(raw: str) -> str:
-    # Browsers count a line break as one character for maxlength but send CR LF; PostgreSQL refuses NUL.
-    return raw.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "").strip()
+    return extra.clean_text(raw)
 
 
-def create_app(store: SurveyStore, tokens: SurveyTokens, surveys: Mapping[str, str], *, public_url: str,
-               rate_limit_per_ip: int = 60, rate_limit_per_token: int = 10, clock: Clock | None = None,
-               secret_key: str | bytes | None = None) -> Flask:
-    """The survey page app. `surveys` maps survey name to kind (nps | csat | ces).
+def create_app(store: SurveyStore, tokens: SurveyTokens, surveys: Mapping[str, str | SurveyConfig], *,
+               public_url: str, rate_limit_per_ip: int = 60, rate_limit_per_token: int = 10,
+               clock: Clock | None = None, secret_key: str | bytes | None = None) -> Flask:
+    """The survey page app. `surveys` maps survey name to its definition, or to its kind (nps | csat | ces)
+    for a survey with no questions of its own.
 
     `secret_key` keys the CSRF tokens; pass the configured secret so replicas and restarts agree.
     Without it a random per-process key is used (forms opened before a restart are then refused).
     """
     now = clock or _utc_now
     base = public_url.rstrip("/")
+    defined = {name: PageSurvey.of(survey) for name, survey in surveys.items()}
+    text_questions = max((sum(q.type == "text" for q in d.questions) for d in defined.values()), default=0)
     if secret_key is None:
         log.info("survey page: no secret_key given, CSRF tokens are valid for this process only")
     csrf_key = (secret_key.encode() if isinstance(secret_key, str) else secret_key) or secrets.token_bytes(32)
@@ -151,7 +183,7 @@ def create_app(store: SurveyStore, tokens: SurveyTokens, surveys: Mapping[str, s
 
     app = Flask(__name__, template_folder=str(HERE / "templates"), static_folder=str(HERE / "static"),
                 static_url_path="/static")
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY + text_questions * BODY_PER_TEXT_QUESTION
 
     # --- helpers bound to this app ---------------------------------------------------------------
 
@@ -211,20 +243,22 @@ def create_app(store: SurveyStore, tokens: SurveyTokens, surveys: Mapping[str, s
             log.info("survey link refused: invitation %s unknown", check.invitation_id)
         return view
 
-    def answerable_kind(view: InvitationView) -> str | None:
-        """The survey kind when this invitation still takes an answer, else None (closed, expired, unknown)."""
-        kind = surveys.get(view.survey)
-        if kind is None:
+    def answerable_survey(view: InvitationView) -> PageSurvey | None:
+        """The survey when this invitation still takes an answer, else None (closed, expired, unknown)."""
+        survey = defined.get(view.survey)
+        if survey is None:
             log.warning("survey link refused: invitation %s is for survey %r, not configured", view.id, view.survey)
             return None
         if view.state in CLOSED_STATES or (view.expires_at is not None and view.expires_at <= now()):
             log.info("survey link refused: invitation %s is %s", view.id, view.state)
             return None
-        return kind
+        return survey
 
-    def survey_form(token: str, view: InvitationView, kind: str, lang: str, *, score: int | None,
-                    chosen: Sequence[str] = (), comment: str = "", errors: Sequence[str] = (),
+    def survey_form(token: str, view: InvitationView, survey: PageSurvey, lang: str, *, score: int | None,
+                    entered: Entered | None = None, errors: Sequence[str] = (),
                     status: int = 200) -> tuple[str, int]:
+        kind = survey.kind
+        entered = entered or Entered()
         sc = scale(kind)
         labels = text(lang, f"labels.{kind}") if kind != "nps" else None
         low, high = text(lang, f"scale.{kind}.low"), text(lang, f"scale.{kind}.high")
@@ -233,14 +267,18 @@ def create_app(store: SurveyStore, tokens: SurveyTokens, surveys: Mapping[str, s
             label = labels.get(str(value)) if isinstance(labels, dict) else None
             # Without a label per value the ends of the scale say what they mean, for screen readers too.
             hint = None if label else low if value == sc.low else high if value == sc.high else None
-            options.append({"value": value, "tone": sc.tone(value), "label": label, "hint": hint})
+            options.append({"value": value, "tone": sc.tone(value), "band": sc.band(value), "label": label,
+                            "hint": hint})
         groups = [{"tone": tone, "legend": text(lang, "reasons.question"),
                    "hint": text(lang, f"page.reasons_hint.{tone}"), "choices": choices}
                   for tone, choices in reason_choices(lang).items()]
         return render("survey.html", lang, status, kind=kind, options=options, score=score, low=low, high=high,
                       question=text(lang, f"question.{kind}", ticket=view.ticket_number or ""),
                       ticket_number=view.ticket_number, ticket_title=view.ticket_title, reason_groups=groups,
-                      chosen=set(chosen), comment=comment, errors=list(errors), max_comment=MAX_COMMENT,
+                      chosen=set(entered.reasons), comment=entered.comment, errors=list(errors),
+                      max_comment=MAX_COMMENT, max_text=extra.MAX_TEXT,
+                      questions=extra.shown(survey.questions, kind, lang, survey.default_language,
+                                            entered.values, entered.errors),
                       csrf=csrf_for("survey", token), action=link(survey_path(token)),
                       optout_url=link(optout_path(token)),
                       language_links=[(code, name, link(survey_path(token), score=score, lang=code))
@@ -249,10 +287,11 @@ def create_app(store: SurveyStore, tokens: SurveyTokens, surveys: Mapping[str, s
     def languages_named() -> list[tuple[str, str]]:
         return [(code, text(code, "page.language_name")) for code in languages()]
 
-    def read_answer(kind: str, lang: str) -> tuple[Answer | None, list[str], list[str]]:
-        """The submitted answer, or the problems to show; also the reason values to keep ticked."""
+    def read_answer(survey: PageSurvey, lang: str) -> tuple[Answer | None, list[str], Entered]:
+        """The submitted answer, or the problems to show; also what was entered, to show it again."""
         form = request.form
         errors: list[str] = []
+        kind = survey.kind
         score = parse_score(form.get("score"), kind)
         if score is None:
             errors.append(text(lang, "page.errors.score"))
@@ -264,9 +303,12 @@ def create_app(store: SurveyStore, tokens: SurveyTokens, surveys: Mapping[str, s
         comment = clean_comment(form.get("comment", ""))
         if len(comment) > MAX_COMMENT:
             errors.append(text(lang, "page.errors.comment", max=MAX_COMMENT))
+        own = extra.read(form, survey.questions, kind, score, lang, survey.default_language)
+        errors += own.summary
+        entered = Entered(picked, form.get("comment", ""), own.values, own.errors)
         if errors or score is None:
-            return None, errors, picked
-        return Answer(score, [offered[v].english for v in picked], comment or None), [], picked
+            return None, errors, entered
+        return Answer(score, [offered[v].english for v in picked], comment or None, own.answers), [], entered
 
     # --- request hooks --------------------------------------------------------------------------
 
@@ -302,46 +344,47 @@ def create_app(store: SurveyStore, tokens: SurveyTokens, surveys: Mapping[str, s
         return render("message.html", lang, 500, title=text(lang, "page.errors.title"),
                       body=text(lang, "page.errors.server"))
 
-    def answerable(token: str) -> tuple[Any, str, str | None, Any]:
-        """(view, language, kind, None) for a link that can still be answered, else the page to show."""
+    def answerable(token: str) -> tuple[Any, str, PageSurvey | None, Any]:
+        """(view, language, survey, None) for a link that can still be answered, else the page to show."""
         view = lookup(token)
         lang = language(view)
         if view is None:
             return None, lang, None, not_found(lang)
         if view.responded:
             return view, lang, None, message(lang, "already")
-        kind = answerable_kind(view)
-        if kind is None:
+        survey = answerable_survey(view)
+        if survey is None:
             return view, lang, None, not_found(lang)
-        return view, lang, kind, None
+        return view, lang, survey, None
 
     # --- routes ---------------------------------------------------------------------------------
 
     @app.get("/s/<token>")
     def survey_page(token: str) -> Any:
-        view, lang, kind, refusal = answerable(token)
-        if refusal is not None or kind is None:
+        view, lang, survey, refusal = answerable(token)
+        if refusal is not None or survey is None:
             return refusal
-        score = parse_score(request.args.get("score"), kind)
+        score = parse_score(request.args.get("score"), survey.kind)
         if request.method == "GET":  # HEAD is what scanners often send: not even a click
             store.record_click(view.id, score)
             log.info("survey page opened: invitation %s", view.id)
-        return survey_form(token, view, kind, lang, score=score)
+        return survey_form(token, view, survey, lang, score=score)
 
     @app.post("/s/<token>")
     def survey_submit(token: str) -> Any:
-        view, lang, kind, refusal = answerable(token)
-        if refusal is not None or kind is None:
+        view, lang, survey, refusal = answerable(token)
+        if refusal is not None or survey is None:
             return refusal
         if not csrf_ok("survey", token):
             log.info("survey answer refused: bad CSRF token, invitation %s", view.id)
             return csrf_refused(lang)
-        answer, errors, picked = read_answer(kind, lang)
+        answer, errors, entered = read_answer(survey, lang)
         if answer is None:
-            return survey_form(token, view, kind, lang, score=parse_score(request.form.get("score"), kind),
-                               chosen=picked, comment=request.form.get("comment", ""), errors=errors, status=400)
-        if not store.record_response(view.id, answer.score, {"reasons": answer.reasons}, answer.comment, lang,
-                                     at=now()):
+            return survey_form(token, view, survey, lang, score=parse_score(request.form.get("score"), survey.kind),
+                               entered=entered, errors=errors, status=400)
+        # Question ids never take "reasons" (config refuses it), so the built-in key keeps its meaning.
+        answers = {**answer.extra, "reasons": answer.reasons}
+        if not store.record_response(view.id, answer.score, answers, answer.comment, lang, at=now()):
             log.info("survey answer already recorded: invitation %s", view.id)
             return message(lang, "already")
         log.info("survey answer recorded: invitation %s", view.id)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_survey_page import _page
+from tests.integration.test_survey_page import ASKED, SURVEYS, _page
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
@@ -32,13 +32,24 @@ def _browser(javascript: bool = True) -> object:
     return webdriver.Chrome(service=Service(CHROMEDRIVER or ""), options=options)
 
 
-@pytest.fixture
-def page(sqlite_url, store_factory) -> Iterator[object]:
+def _need_browser() -> None:
     if not (CHROMIUM and CHROMEDRIVER):
         if IN_CI:
             pytest.fail("Chromium and chromedriver are required in CI (make test installs them as root)")
         pytest.skip("chromium / chromedriver not installed")
+
+
+@pytest.fixture
+def page(sqlite_url, store_factory) -> Iterator[object]:
+    _need_browser()
     yield from _page(sqlite_url, store_factory)
+
+
+@pytest.fixture
+def asked_page(sqlite_url, store_factory) -> Iterator[object]:
+    """A page with a survey that has questions of its own (ASKED: channel, topics, call_back, idea)."""
+    _need_browser()
+    yield from _page(sqlite_url, store_factory, {**SURVEYS, "asked": ASKED})
 
 
 @pytest.fixture
@@ -129,3 +140,48 @@ def test_answer_with_javascript_off(page):
         driver.quit()
     stored = _stored(page, invitation_id)
     assert stored and stored["score"] == 1 and stored["answers"]["reasons"]
+
+
+def test_answer_the_surveys_own_questions_with_the_keyboard(asked_page, browser):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    page = asked_page
+    invitation_id, token = page.invitation(survey="asked")
+    browser.get(f"{page.url}/s/{token}?score=5")
+    call_back = browser.find_element(By.ID, "q-call_back")
+    assert not call_back.is_displayed(), "the call-back question is for dissatisfied and neutral scores only"
+    keys = ActionChains(browser)
+
+    def tab_to(name: str) -> None:
+        for _ in range(30):
+            keys.send_keys(Keys.TAB).perform()
+            if browser.switch_to.active_element.get_attribute("name") == name:
+                return
+        raise AssertionError(f"never reached {name} with the Tab key")
+
+    tab_to("score")
+    keys.send_keys(Keys.ARROW_LEFT, Keys.ARROW_LEFT, Keys.ARROW_LEFT).perform()  # 5 -> 2
+    assert browser.switch_to.active_element.get_attribute("value") == "2"
+    assert call_back.is_displayed()
+    tab_to("q_channel")  # the first radio of a group with none checked takes the focus
+    keys.send_keys(Keys.ARROW_DOWN).perform()  # portal -> phone, and selects it
+    assert browser.switch_to.active_element.get_attribute("value") == "phone"
+    tab_to("q_topics")
+    keys.send_keys(Keys.SPACE).perform()  # access
+    tab_to("q_call_back")
+    keys.send_keys(Keys.SPACE).perform()  # yes
+    tab_to("q_idea")
+    keys.send_keys("Call me sooner").perform()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SHOTS / "survey-questions.png"))
+    tab_to("comment")
+    keys.send_keys(Keys.TAB).perform()
+    assert browser.switch_to.active_element.get_attribute("type") == "submit"
+    keys.send_keys(Keys.ENTER).perform()
+    _wait_for(browser, "thank you!")
+    stored = _stored(page, invitation_id)
+    assert stored and stored["score"] == 2
+    assert stored["answers"] == {"reasons": [], "channel": "phone", "topics": ["access"], "call_back": True,
+                                 "idea": "Call me sooner"}

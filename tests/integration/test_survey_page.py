@@ -10,7 +10,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -22,6 +22,7 @@ import requests
 from sqlalchemy import func, insert, select
 from waitress.server import create_server
 
+from connector.config import SurveyConfig
 from connector.store import Store
 from connector.store.schema import clicks, invitations, optouts, responses, tickets
 from connector.store.surveys import SurveyStore
@@ -86,7 +87,7 @@ def _serve(app: Any) -> tuple[str, Callable[[], None]]:
     return f"http://127.0.0.1:{server.effective_port}", stop
 
 
-def _page(url: str, store_factory: Any, **options: Any) -> Iterator[Page]:
+def _page(url: str, store_factory: Any, surveys: Mapping[str, Any] = SURVEYS, **options: Any) -> Iterator[Page]:
     store = store_factory(url)
     tokens = SurveyTokens([KEY], max_age=timedelta(days=30))
     now = [datetime.now(UTC)]
@@ -97,7 +98,7 @@ def _page(url: str, store_factory: Any, **options: Any) -> Iterator[Page]:
     # The public URL must be known before the server's port is: a late-bound app fills the gap.
     holder: dict[str, Any] = {}
     base, stop = _serve(lambda environ, start: holder["app"](environ, start))
-    holder["app"] = create_app(SurveyStore(store.engine), tokens, SURVEYS, public_url=base + "/", clock=clock,
+    holder["app"] = create_app(SurveyStore(store.engine), tokens, surveys, public_url=base + "/", clock=clock,
                                secret_key="csrf-" + KEY, **options)
     try:
         yield Page(base, store, tokens, clock, now)
@@ -381,7 +382,8 @@ def test_vloop_serve_runs_the_page_from_the_config(tmp_path):
     key = "s" * 40
     url = f"sqlite:///{tmp_path / 'serve.db'}"
     config = write_config(tmp_path, url, {}, secret_key=key, public_url="https://feedback.example.com",
-                          surveys={"resolved": {"kind": "nps"}},
+                          surveys={"resolved": {"kind": "nps", "questions": [
+                              {"id": "again", "type": "yes_no", "text": {"en": "Would you ask us again?"}}]}},
                           channels={"email": {"from": "Service Desk <desk@example.com>"}})
     state = StateStore.open(url)
     now = datetime.now(UTC)
@@ -408,6 +410,162 @@ def test_vloop_serve_runs_the_page_from_the_config(tmp_path):
         token = SurveyTokens([key], timedelta(days=14)).sign(invitation_id)
         page = http.get(f"{base}/s/{token}?score=9", timeout=5)
         assert page.status_code == 200 and 'value="9" data-tone="positive" required checked' in page.text
+        assert "Would you ask us again?" in page.text and 'name="q_again" value="yes"' in page.text
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+# --- the survey's own questions (config surveys.<name>.questions) ----------------------------------------
+
+ASKED = SurveyConfig.model_validate({"kind": "csat", "questions": [
+    {"id": "channel", "type": "choice", "required": True,
+     "text": {"en": "How did you contact us?", "sv": "Hur kontaktade du oss?"},
+     "choices": [{"id": "portal", "text": {"en": "The portal", "sv": "Portalen"}},
+                 {"id": "phone", "text": {"en": "Phone", "sv": "Telefon"}}]},
+    {"id": "topics", "type": "multi", "text": {"en": "What was it <about>?", "sv": "Vad gällde det?"},
+     "choices": [{"id": "access", "text": {"en": "Access", "sv": "Behörighet"}},
+                 {"id": "hardware", "text": {"en": "Hardware", "sv": "Hårdvara"}},
+                 {"id": "other", "text": {"en": "Something else"}}]},
+    {"id": "call_back", "type": "yes_no", "bands": ["dissatisfied", "neutral"],
+     "text": {"en": "Shall we call you?", "sv": "Ska vi ringa dig?"}},
+    {"id": "idea", "type": "text", "text": {"en": "One thing we should do differently?"}},
+]})
+
+
+@pytest.fixture
+def asked(state_url: str, store_factory: Any) -> Iterator[Page]:
+    """A page whose survey `asked` has questions of its own (SQLite and PostgreSQL)."""
+    yield from _page(state_url, store_factory, {**SURVEYS, "asked": ASKED})
+
+
+@pytest.fixture
+def asked_sqlite(sqlite_url: str, store_factory: Any) -> Iterator[Page]:
+    yield from _page(sqlite_url, store_factory, {**SURVEYS, "asked": ASKED})
+
+
+def fieldset(html: str, question: str) -> str:
+    """The fieldset of one question, to check what is drawn inside it."""
+    found = re.search(rf'<fieldset class="question[^"]*" id="q-{question}".*?</fieldset>', html, re.S)
+    assert found, html
+    return found.group(0)
+
+
+def answer_asked(page: Page, language: str = "en", **form: Any) -> tuple[int, requests.Response]:
+    invitation_id, token = page.invitation(survey="asked", language=language)
+    got = submit(page, token, {"csrf": csrf_of(open_form(page, token).text), **form})
+    return invitation_id, got
+
+
+def stored_answers(page: Page, invitation_id: int) -> dict[str, Any] | None:
+    stored = SurveyStore(page.store.engine).response(invitation_id)
+    return None if stored is None else dict(stored["answers"])
+
+
+def test_questions_are_drawn_as_fieldsets_with_bound_labels(asked_sqlite: Page):
+    _, token = asked_sqlite.invitation(survey="asked")
+    html = open_form(asked_sqlite, token, 2).text
+    assert html.count('<fieldset class="question"') == 4 and " hidden" not in html
+    channel = fieldset(html, "channel")
+    assert "<legend><span>How did you contact us?</span> <span class=\"hint\">(required)</span></legend>" in channel
+    assert channel.count('type="radio" name="q_channel"') == 2 and channel.count(" required") == 2
+    assert '<label class="check"><input type="radio" name="q_channel" value="phone" required> <span>Phone</span>' \
+        in channel
+    topics = fieldset(html, "topics")
+    assert "What was it &lt;about&gt;?" in topics and "<about>" not in html
+    assert topics.count('type="checkbox" name="q_topics"') == 3
+    call_back = fieldset(html, "call_back")
+    assert 'data-bands="dissatisfied neutral"' in call_back and "(unless you were happy)" in call_back
+    assert "<span>Yes</span>" in call_back and "<span>No</span>" in call_back and " required" not in call_back
+    idea = fieldset(html, "idea")
+    assert '<label for="q-idea-text">One thing we should do differently?</label>' in idea
+    assert 'id="q-idea-text" name="q_idea" maxlength="500"' in idea
+    # After the reasons and before the comment, so the page keeps its order.
+    assert html.index('class="reasons"') < html.index('id="q-channel"') < html.index('id="q-idea"') \
+        < html.index('id="comment"')
+
+
+def test_answers_are_stored_by_question_id(asked: Page):
+    invitation_id, got = answer_asked(asked, score="2", reason="negative-0", q_channel="phone",
+                                      q_topics=["other", "access", "access"], q_call_back="yes",
+                                      q_idea="  Call me sooner \r\n ", comment="Slow")
+    assert got.status_code == 200 and "Thank you!" in got.text
+    assert stored_answers(asked, invitation_id) == {
+        "reasons": ["It took too long"], "channel": "phone", "topics": ["access", "other"], "call_back": True,
+        "idea": "Call me sooner"}
+    stored = SurveyStore(asked.store.engine).response(invitation_id)
+    assert stored is not None and stored["score"] == 2 and stored["comment"] == "Slow"
+
+
+def test_unanswered_optional_questions_store_nothing(asked: Page):
+    invitation_id, got = answer_asked(asked, score="4", q_channel="portal", q_idea="   ")
+    assert got.status_code == 200
+    assert stored_answers(asked, invitation_id) == {"reasons": [], "channel": "portal"}
+
+
+@pytest.mark.parametrize(("score", "call_back", "stored"), [
+    ("1", "no", False), ("3", "yes", True), ("4", "yes", None), ("5", "no", None),
+])
+def test_band_question_is_kept_only_for_its_bands(asked_sqlite: Page, score, call_back, stored):
+    invitation_id, got = answer_asked(asked_sqlite, score=score, q_channel="phone", q_call_back=call_back)
+    assert got.status_code == 200
+    assert stored_answers(asked_sqlite, invitation_id).get("call_back") == stored  # type: ignore[union-attr]
+
+
+def test_answer_of_another_band_is_dropped_even_when_not_on_the_list(asked_sqlite: Page):
+    invitation_id, got = answer_asked(asked_sqlite, score="5", q_channel="phone", q_call_back="perhaps")
+    assert got.status_code == 200
+    assert stored_answers(asked_sqlite, invitation_id) == {"reasons": [], "channel": "phone"}
+
+
+def test_missing_required_question_comes_back_with_its_message(asked: Page):
+    invitation_id, token = asked.invitation(survey="asked")
+    csrf = csrf_of(open_form(asked, token).text)
+    got = submit(asked, token, {"csrf": csrf, "score": "4", "q_topics": "hardware", "q_idea": "Keep it up"})
+    assert got.status_code == 400 and 'role="alert"' in got.text
+    assert "<li>How did you contact us? \u2013 Please answer this question.</li>" in got.text
+    channel = fieldset(got.text, "channel")
+    assert '<p class="field-error" id="q-channel-error">Please answer this question.</p>' in channel
+    assert 'aria-invalid="true" aria-describedby="q-channel-error"' in channel
+    # What was entered comes back with the message.
+    assert 'value="4" data-tone="positive" required checked' in got.text
+    assert 'value="hardware" checked' in fieldset(got.text, "topics")
+    assert 'value="Keep it up"' in fieldset(got.text, "idea")
+    assert asked.count(responses, invitation_id) == 0
+    done = submit(asked, token, {"csrf": csrf, "score": "4", "q_channel": "portal"})
+    assert done.status_code == 200 and stored_answers(asked, invitation_id) == {"reasons": [], "channel": "portal"}
+
+
+@pytest.mark.parametrize("form", [
+    {"q_channel": "fax"}, {"q_channel": ["phone", "portal"]}, {"q_channel": "phone", "q_topics": ["access", "fax"]},
+    {"q_channel": "phone", "q_call_back": "maybe"}, {"q_channel": "phone", "q_idea": "x" * 501},
+], ids=["unknown-choice", "two-choices", "unknown-multi", "not-yes-no", "text-too-long"])
+def test_answers_not_on_the_list_or_too_long_are_refused(asked_sqlite: Page, form):
+    invitation_id, got = answer_asked(asked_sqlite, score="2", **form)
+    assert got.status_code == 400 and 'role="alert"' in got.text
+    assert 'class="field-error"' in got.text
+    assert asked_sqlite.count(responses, invitation_id) == 0
+
+
+def test_unknown_question_fields_are_ignored_and_text_fits_its_limit(asked_sqlite: Page):
+    invitation_id, got = answer_asked(asked_sqlite, score="3", q_channel="phone", q_idea="é" * 500,
+                                      q_nope="1", q_reasons="injected", reasons="x", topics="access")
+    assert got.status_code == 200
+    assert stored_answers(asked_sqlite, invitation_id) == {"reasons": [], "channel": "phone", "idea": "é" * 500}
+
+
+def test_swedish_page_shows_swedish_questions_and_falls_back_to_english(asked_sqlite: Page):
+    invitation_id, token = asked_sqlite.invitation(survey="asked", language="sv")
+    html = open_form(asked_sqlite, token, 2).text
+    assert '<html lang="sv">' in html
+    assert "<span>Hur kontaktade du oss?</span> <span class=\"hint\">(obligatorisk)</span>" in html
+    assert "<span>Telefon</span>" in html and "<span>Ja</span>" in html and "<span>Nej</span>" in html
+    assert "(utom om du var nöjd)" in fieldset(html, "call_back")
+    # Neither the question nor one choice has Swedish: English, marked as such for screen readers.
+    assert '<label for="q-idea-text" lang="en">One thing we should do differently?</label>' in html
+    assert '<span lang="en">Something else</span>' in fieldset(html, "topics")
+    refused = submit(asked_sqlite, token, {"csrf": csrf_of(html), "score": "2"})
+    assert refused.status_code == 400 and "Svara på den här frågan." in refused.text
+    assert "<li>Hur kontaktade du oss? \u2013 Svara på den här frågan.</li>" in refused.text
+    done = submit(asked_sqlite, token, {"csrf": csrf_of(html), "score": "2", "q_channel": "portal"})
+    assert "Tack!" in done.text and stored_answers(asked_sqlite, invitation_id) == {"reasons": [], "channel": "portal"}

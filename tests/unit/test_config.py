@@ -110,3 +110,147 @@ def test_bad_duration_is_a_problem(tmp_path):
     text = GOOD.replace("    jql: project = ITSD", "    jql: project = ITSD\n    pull: {overlap: ten minutes}")
     found = problems(tmp_path, text, env={"SN_PASSWORD": "x" * 8})
     assert any("systems.jsm.pull.overlap" in p and "a duration like" in p for p in found), found
+
+
+# --- survey questions (surveys.<name>.questions) -------------------------------------------------------
+
+SURVEYED = GOOD.replace('"file:jira-token"', "jira-token-value-123") + """\
+secret_key: "0123456789abcdef0123456789abcdef"
+public_url: https://feedback.example.com
+channels:
+  email: {from: "Service Desk <desk@example.com>"}
+surveys:
+  resolved:
+    kind: KIND
+    default_language: LANGUAGE
+    questions:
+QUESTIONS"""
+
+
+def surveyed(questions: str, kind: str = "nps", language: str = "en") -> str:
+    body = "\n".join("      " + line for line in questions.strip("\n").splitlines())
+    return SURVEYED.replace("KIND", kind).replace("LANGUAGE", language).replace("QUESTIONS", body + "\n")
+
+
+CHOICES = "choices: [{id: a, text: {en: A}}, {id: b, text: {en: B}}]"
+
+
+@pytest.mark.parametrize(("questions", "expected"), [
+    ("- {id: Contact-Me, type: yes_no, text: {en: Q}}",
+     "questions[0].id: id 'Contact-Me': use 1-40 of a-z, 0-9 and _"),
+    ("- {id: " + "a" * 41 + ", type: yes_no, text: {en: Q}}", "questions[0].id: id 'aaaa"),
+    ("- {id: reasons, type: yes_no, text: {en: Q}}", "questions[0].id: reasons is used by the survey page itself"),
+    ("- {id: score, type: yes_no, text: {en: Q}}", "questions[0].id: score is used by the survey page itself"),
+    ("- {id: again, type: yes_no, text: {en: Q}}\n- {id: again, type: text, text: {en: R}}",
+     "surveys.resolved.questions: id again is used by more than one question"),
+    ("- {id: q, type: rating, text: {en: Q}}",
+     "questions[0].type: Input should be 'choice', 'multi', 'text' or 'yes_no'"),
+    ("- {id: q, text: {en: Q}}", "questions[0].type: required key is missing"),
+    ("- {id: q, type: yes_no, text: {sv: Fråga}}",
+     "questions[0].text: needs a text in en, the survey's default_language"),
+    ("- {id: q, type: yes_no, text: {en: Q, swedish: F}}",
+     "questions[0].text: swedish: use one language code per text, e.g. en or sv"),
+    ("- {id: q, type: yes_no, text: {en: Q, sv: F, SV: G}}",
+     "questions[0].text: a language twice: use one language code per text"),
+    ("- {id: q, type: yes_no, text: {en: '  '}}", "questions[0].text.en: String should have at least 1 character"),
+    ("- {id: q, type: yes_no, text: {}}", "questions[0].text: give the text per language"),
+    ("- {id: q, type: choice, text: {en: Q}}", "questions[0].choices: required for type choice"),
+    ("- {id: q, type: multi, text: {en: Q}}", "questions[0].choices: required for type multi"),
+    ("- {id: q, type: yes_no, text: {en: Q}, " + CHOICES + "}",
+     "questions[0].choices: only for types choice and multi, not yes_no"),
+    ("- {id: q, type: choice, text: {en: Q}, choices: [{id: a, text: {en: A}}]}",
+     "questions[0].choices: List should have at least 2 items"),
+    ("- {id: q, type: choice, text: {en: Q}, choices: [{id: a, text: {en: A}}, {id: a, text: {en: B}}]}",
+     "questions[0].choices: choice id a is used more than once"),
+    ("- {id: q, type: choice, text: {en: Q}, choices: [{id: a, text: {en: A}}, {id: b, text: {sv: B}}]}",
+     "questions[0].choices[1].text: needs a text in en"),
+    ("- {id: q, type: choice, text: {en: Q}, choices: [{id: 'A b', text: {en: A}}, {id: b, text: {en: B}}]}",
+     "questions[0].choices[0].id: choice id 'A b': use 1-40 of a-z"),
+    ("- {id: q, type: choice, text: {en: Q}, choices: [{id: a, text: {en: A}, score: 1}, {id: b, text: {en: B}}]}",
+     "questions[0].choices[0].score: unknown key"),
+    ("- {id: q, type: yes_no, text: {en: Q}, bands: [satisfied]}",
+     "questions[0].bands: satisfied: not a band of nps; use detractor, passive, promoter"),
+    ("- {id: q, type: yes_no, text: {en: Q}, bands: []}", "questions[0].bands: List should have at least 1 item"),
+    ("- {id: q, type: yes_no, text: {en: Q}, bands: [detractor, detractor]}",
+     "questions[0].bands: band detractor is listed more than once"),
+    ("- {id: q, type: yes_no, text: {en: Q}, when: detractor}", "questions[0].when: unknown key"),
+    ("- {id: q, type: yes_no, text: {en: Q}, required: sometimes}",
+     "questions[0].required: Input should be a valid boolean"),
+    ("\n".join(f"- {{id: q{i}, type: yes_no, text: {{en: Q}}}}" for i in range(21)),
+     "surveys.resolved.questions: List should have at most 20 items"),
+], ids=["id-characters", "id-too-long", "id-reasons", "id-score", "id-twice", "unknown-type", "no-type",
+        "no-default-language-text", "language-code", "language-twice", "blank-text", "no-text", "choice-without-choices",
+        "multi-without-choices", "choices-on-yes-no", "one-choice", "choice-id-twice",
+        "choice-without-default-language", "choice-id-characters", "choice-unknown-key", "band-of-other-kind",
+        "no-bands", "band-twice", "unknown-key", "required-not-bool", "too-many"])
+def test_bad_questions_are_reported_with_their_key(tmp_path, questions, expected):
+    found = problems(tmp_path, surveyed(questions), env={"SN_PASSWORD": "x" * 8})
+    assert len(found) == 1 and expected in found[0], found
+    assert found[0].startswith("vloop.yaml:") and ": surveys.resolved.questions" in found[0]
+
+
+def test_question_texts_follow_the_surveys_own_kind_and_default_language(tmp_path):
+    found = problems(tmp_path, surveyed("- {id: q, type: yes_no, text: {en: Q}, bands: [detractor]}",
+                                        kind="ces", language="sv"), env={"SN_PASSWORD": "x" * 8})
+    assert sorted(p.split(": ", 1)[1] for p in found) == [
+        "surveys.resolved.questions[0].bands: detractor: not a band of ces; use difficult, neutral, easy",
+        "surveys.resolved.questions[0].text: needs a text in sv, the survey's default_language (shown when the "
+        "respondent's language has none)"]
+
+
+def test_every_bad_question_is_reported_at_once_on_its_line(tmp_path):
+    questions = """
+- id: fine
+  type: yes_no
+  text: {en: 'Fine?'}
+- id: Bad
+  type: yes_no
+  text: {en: Q}
+- id: late
+  type: choice
+  text: {sv: Fråga}
+  choices: [{id: a, text: {en: A}}, {id: b, text: {en: B}}]
+  bands: [satisfied]
+"""
+    text = surveyed(questions)
+    lines = text.splitlines()
+    found = problems(tmp_path, text, env={"SN_PASSWORD": "x" * 8})
+
+    def line(snippet: str) -> int:
+        return next(i for i, line in enumerate(lines, 1) if snippet in line)
+
+    assert sorted(found) == sorted([
+        f"vloop.yaml:{line('id: Bad')}: surveys.resolved.questions[1].id: id 'Bad': use 1-40 of a-z, 0-9 and _ "
+        "(e.g. contact_channel)",
+        f"vloop.yaml:{line('text: {sv: Fråga}')}: surveys.resolved.questions[2].text: needs a text in en, the "
+        "survey's default_language (shown when the respondent's language has none)",
+        f"vloop.yaml:{line('bands: [satisfied]')}: surveys.resolved.questions[2].bands: satisfied: not a band of "
+        "nps; use detractor, passive, promoter",
+    ])
+
+
+@pytest.mark.parametrize(("kind", "language", "questions", "expected"), [
+    ("nps", "en", "[]", []),
+    ("nps", "en", "- {id: channel, type: choice, required: true, text: {en: 'How?', sv: 'Hur?'}, " + CHOICES + "}",
+     [("channel", "choice", True, None, ["a", "b"])]),
+    ("csat", "en", "- {id: topics, type: multi, text: {en: 'About?'}, " + CHOICES + "}\n"
+                   "- {id: call_back, type: yes_no, text: {en: 'Call?'}, bands: [dissatisfied, neutral]}",
+     [("topics", "multi", False, None, ["a", "b"]), ("call_back", "yes_no", False, ["dissatisfied", "neutral"], [])]),
+    ("ces", "sv", "- {id: idea_2, type: text, text: {sv: '  Idé?  '}, bands: [difficult]}",
+     [("idea_2", "text", False, ["difficult"], [])]),
+    ("nps", "sv-SE", "- {id: again, type: yes_no, text: {SV: 'Igen?', en_GB: 'Again?'}}",
+     [("again", "yes_no", False, None, [])]),
+], ids=["none", "choice", "multi-and-band", "swedish-default", "regional-codes"])
+def test_good_questions_load(tmp_path, kind, language, questions, expected):
+    text = surveyed(questions, kind=kind, language=language).replace("    questions:\n      []", "    questions: []")
+    survey = load(write(tmp_path, text), env={"SN_PASSWORD": "x" * 8}).config.surveys["resolved"]
+    assert [(q.id, q.type, q.required, q.bands, [c.id for c in q.choices or ()]) for q in survey.questions] == expected
+    if kind == "ces":
+        assert survey.questions[0].text == {"sv": "Idé?"}  # blanks around texts are dropped
+    if language == "sv-SE":  # sv answers for sv-SE; codes are stored in one form
+        assert survey.questions[0].text == {"sv": "Igen?", "en-gb": "Again?"}
+
+
+def test_questions_default_to_none(tmp_path):
+    text = SURVEYED.replace("KIND", "nps").replace("LANGUAGE", "en").replace("    questions:\nQUESTIONS", "")
+    assert load(write(tmp_path, text), env={"SN_PASSWORD": "x" * 8}).config.surveys["resolved"].questions == []

@@ -47,3 +47,28 @@ def test_language_choice(candidates, expected):
 def test_fallback_and_formatting():
     assert text("sv", "question.csat", ticket="INC0010001").endswith("INC0010001?")
     assert text("fi", "comment.label") == text("en", "comment.label")
+
+
+def test_question_ids_cannot_take_a_field_of_the_page():
+    """A question's form field is q_<id> and its answer is stored under <id>: neither may meet the page's own."""
+    import re
+    from pathlib import Path
+
+    from connector.config import RESERVED_QUESTION_IDS
+    from connector.surveys import web
+
+    template = (Path(web.__file__).parent / "templates" / "survey.html").read_text(encoding="utf-8")
+    fields = set(re.findall(r'name="([a-z_]+)"', template))
+    assert fields == {"csrf", "lang", "score", "reason", "comment"}
+    assert fields | {"reasons"} <= RESERVED_QUESTION_IDS  # "reasons" keys the built-in reasons in answers
+
+
+def test_question_texts_fall_back_to_the_default_language():
+    from connector.surveys.questions import localised
+
+    texts = {"en": "Why?", "de": "Warum?"}
+    assert localised(texts, "sv", "de") == ("Warum?", "de")
+    assert localised(texts, "en", "de") == ("Why?", "en")
+    assert localised({"fi": "Miksi?"}, "sv", "en") == ("Miksi?", "fi")  # never fails, even unvalidated
+    assert localised({"en-gb": "Why?", "sv-se": "Varför?"}, "sv", "en") == ("Varför?", "sv-se")
+    assert localised({"en-gb": "Why?", "de": "Warum?"}, "sv", "en_GB") == ("Why?", "en-gb")

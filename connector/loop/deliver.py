@@ -34,6 +34,7 @@ from connector.store import Store
 from connector.store.schema import invitations, persons, responses, tickets
 from connector.store.surveys import SurveyStore
 from connector.surveys.channels import CommentDelivery, Delivery, EmailDelivery, Links, WebhookDelivery
+from connector.surveys.email import enhanced_status
 from connector.surveys.policy import Context, decide
 from connector.surveys.tokens import SurveyTokens
 from connector.systems import Source
@@ -162,7 +163,9 @@ def _send_new(store: Store, rows: list[dict[str, Any]], sources: dict[str, Sourc
     resolved = _still_resolved(rows, sources, report)
     keys = [r["person_key"] for r in rows if r["person_key"]]
     last = _last_surveyed(store, keys)
-    opted = frozenset(SurveyStore(store.engine).opted_out([*keys, *(r["email"] for r in rows if r["email"])]))
+    surveys = SurveyStore(store.engine)
+    opted = frozenset(surveys.opted_out([*keys, *(r["email"] for r in rows if r["email"])]))
+    bounced = surveys.bounced(r["email"] for r in rows if r["email"])
     vip = frozenset(v.strip().lower() for v in survey.exclude.vip)
     rules = rules_of(survey)
     for row in rows:
@@ -175,7 +178,8 @@ def _send_new(store: Store, rows: list[dict[str, Any]], sources: dict[str, Sourc
             report.cancelled += 1
             continue
         candidate = _candidate({**row, "requester_key": row["person_key"], "channel": row["ticket_channel"]})
-        context = Context(now=now, last_surveyed=last, opted_out=opted, vip=vip, sent_this_run=report.sent)
+        context = Context(now=now, last_surveyed=last, opted_out=opted, vip=vip, bounced=bounced,
+                          sent_this_run=report.sent)
         decision = decide(candidate, rules, context)
         if decision.action == "wait":
             continue
@@ -183,8 +187,11 @@ def _send_new(store: Store, rows: list[dict[str, Any]], sources: dict[str, Sourc
             _set(store, row["id"], state="suppressed", reason=decision.reason, updated_at=now)
             report.suppressed[decision.reason] += 1
             continue
-        if _send_one(store, delivery, row, survey, now, report) and row["person_key"]:
-            last[row["person_key"]] = now  # one survey per person per throttle period, this run too
+        if _send_one(store, delivery, row, survey, now, report):
+            if row["person_key"]:
+                last[row["person_key"]] = now  # one survey per person per throttle period, this run too
+        elif row["email"]:
+            bounced |= surveys.bounced([row["email"]])  # a refused address is not tried again this run
 
 
 def _expire(store: Store, name: str, now: datetime) -> int:
@@ -263,6 +270,9 @@ def _send_one(store: Store, delivery: Delivery, row: dict[str, Any], survey: Sur
     else:
         _set(store, row["id"], state="failed", reason=result.detail, updated_at=now)
         report.failed += 1
+        if result.bounced and row["email"]:  # later surveys to this address are suppressed, not failed again
+            SurveyStore(store.engine).add_bounce(row["email"], enhanced_status(result.detail), result.detail,
+                                                 "smtp", now)
     return False
 
 

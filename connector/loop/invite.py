@@ -100,7 +100,8 @@ def plan_survey(store: Store, name: str, survey: SurveyConfig, config: Config, n
     vip = frozenset(v.strip().lower() for v in survey.exclude.vip)
     for rows in _uninvited(store, name, systems):
         keys = [k for r in rows for k in (r["requester_key"], r["email"]) if k]
-        context = Context(now=now, opted_out=frozenset(surveys.opted_out(keys)), vip=vip)
+        context = Context(now=now, opted_out=frozenset(surveys.opted_out(keys)), vip=vip,
+                          bounced=frozenset(surveys.bounced(r["email"] for r in rows if r["email"])))
         planned = []
         for row in rows:
             decision = decide(_candidate(row), rules, context)

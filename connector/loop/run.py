@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from connector.config import Loaded
+from connector.loop.bounces import BounceReport, read_bounces
 from connector.loop.collect import CollectReport, collect_native
 from connector.loop.deliver import DeliveryReport, deliver_survey
 from connector.loop.invite import SurveyPlan, plan_survey
@@ -31,6 +32,7 @@ class RunResult:
     surveys: list[SurveyPlan] = field(default_factory=list)
     deliveries: list[DeliveryReport] = field(default_factory=list)
     collected: list[CollectReport] = field(default_factory=list)
+    bounces: BounceReport | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -46,6 +48,7 @@ class RunResult:
             "surveys": [p.as_dict() for p in self.surveys],
             "deliveries": [d.as_dict() for d in self.deliveries],
             "collected": [c.as_dict() for c in self.collected],
+            "bounces": self.bounces.as_dict() if self.bounces else None,
         }
 
 
@@ -76,6 +79,9 @@ def sync(loaded: Loaded, store: Store, *, only: str | None = None, since: dateti
         collected = [] if dry_run else [
             report for survey_name, survey in wanted.items() if survey.channel == "native"
             for report in collect_native(store, survey_name, survey, sources, overlaps, started)]
+        email = loaded.config.channels.email
+        bounces = read_bounces(store, email.bounce_maildir, started) if (
+            email is not None and email.bounce_maildir and not dry_run) else None
         plans = []
         for survey_name, survey in outbound.items():
             plans.append(plan_survey(store, survey_name, survey, loaded.config, started, dry_run=dry_run,
@@ -86,9 +92,9 @@ def sync(loaded: Loaded, store: Store, *, only: str | None = None, since: dateti
         failed = sum(1 for r in results if r.status != "ok")
         status: Literal["ok", "partial", "failed"] = (
             "ok" if not failed else "failed" if failed == len(results) else "partial")
-        if status == "ok" and any(c.error for c in collected):
-            status = "partial"  # the tickets are in, but answers of a native survey could not be read
+        if status == "ok" and (any(c.error for c in collected) or (bounces and bounces.error)):
+            status = "partial"  # the tickets are in, but answers or bounce reports could not be read
         result = RunResult(run_id, status, started, datetime.now(UTC), results, dry_run, plans, deliveries,
-                           collected)
+                           collected, bounces)
         store.finish_run(run_id, status, result.as_dict())
         return result

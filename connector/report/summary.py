@@ -42,6 +42,10 @@ def format_run(result: RunResult) -> str:
         for item in plan.examples:
             what = "survey" if item.decision.action != "suppress" else "skip"
             lines.append(f"    {what:<6} {item.system}/{item.ticket_number} ({item.language}): {item.decision.reason}")
+    if result.bounces is not None:
+        b = result.bounces
+        lines.append(f"  bounces: {b.reports} reports read, {b.invitations_failed} invitations failed, "
+                     f"{b.addresses} addresses no longer mailed" + (f"; error: {b.error}" if b.error else ""))
     for d in result.deliveries:
         lines.append(f"  survey {d.survey}: {d.sent} sent, {d.reminded} reminded, {d.retry} to retry, "
                      f"{d.failed} failed, {d.cancelled} cancelled (reopened), "

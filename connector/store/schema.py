@@ -10,6 +10,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -192,3 +193,13 @@ optouts = Table(
     Column("at", UTCDateTime, nullable=False),
     Column("source", String(50), nullable=False),  # page | list-unsubscribe | admin
 )
+
+bounces = Table(
+    "bounces", metadata,
+    Column("address", String(320), primary_key=True),  # normalised email address
+    Column("at", UTCDateTime, nullable=False),
+    Column("status", String(20)),  # enhanced status code, e.g. 5.1.1
+    Column("detail", Text),
+    Column("source", String(20), nullable=False),  # smtp (refused at RCPT) | dsn (report after acceptance)
+)
+Index("ix_invitations_message_id", invitations.c.message_id)

@@ -11,7 +11,17 @@ from sqlalchemy import Connection, Engine, and_, func, select, update
 
 from connector.model import Cursor, NativeAnswer
 from connector.store.repo import _insert, upsert
-from connector.store.schema import clicks, cursors, invitations, optouts, persons, resolutions, responses, tickets
+from connector.store.schema import (
+    bounces,
+    clicks,
+    cursors,
+    invitations,
+    optouts,
+    persons,
+    resolutions,
+    responses,
+    tickets,
+)
 from connector.surveys.i18n import pick_language
 
 
@@ -92,6 +102,34 @@ class SurveyStore:
             return set()
         with self.engine.connect() as conn:
             return {r.key for r in conn.execute(select(optouts.c.key).where(optouts.c.key.in_(wanted)))}
+
+    def add_bounce(self, address: str, status: str | None, detail: str, source: str,
+                   at: datetime | None = None) -> None:
+        """Remember an address that cannot receive mail; the latest report wins."""
+        row = {"address": address.strip().lower(), "status": status, "detail": detail, "source": source,
+               "at": at or datetime.now(UTC)}
+        with self.engine.begin() as conn:
+            upsert(conn, bounces, [row], ("address",))
+
+    def bounced(self, addresses: Iterable[str]) -> set[str]:
+        wanted = sorted({a.strip().lower() for a in addresses if a})
+        if not wanted:
+            return set()
+        with self.engine.connect() as conn:
+            return {r.address for r in conn.execute(select(bounces.c.address).where(bounces.c.address.in_(wanted)))}
+
+    def fail_bounced(self, message_id: str, reason: str, now: datetime) -> int | None:
+        """The sent, unanswered invitation whose mail bounced becomes `failed`; returns its id."""
+        answered = select(responses.c.invitation_id)
+        with self.engine.begin() as conn:
+            found = conn.execute(select(invitations.c.id).where(
+                invitations.c.message_id == message_id, invitations.c.state == "sent",
+                invitations.c.id.not_in(answered))).scalar()
+            if found is None:
+                return None
+            conn.execute(update(invitations).where(invitations.c.id == found).values(
+                state="failed", reason=reason, updated_at=now))
+            return int(found)
 
     def response_scores(self) -> dict[int, int]:
         """How many responses gave each score."""

@@ -20,7 +20,7 @@ import re
 import smtplib
 import ssl
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email import policy
 from email.headerregistry import Address
@@ -322,6 +322,7 @@ class SendResult:
     detail: str
     code: int | None = None
     uncertain: bool = False  # a retry after the message may have arrived (the connection died after it)
+    bounced: bool = False  # the server refused the recipient's address itself (unknown mailbox, bad domain)
 
 
 def _reply_detail(code: int, reply: bytes | str) -> str:
@@ -342,6 +343,27 @@ def classify(code: int, reply: bytes | str) -> SendResult:
     if 500 <= code < 600:
         return SendResult("rejected", detail, code)
     return SendResult("retry", detail, code)
+
+
+_ENHANCED = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
+_NO_SUCH = re.compile(r"(user|mailbox|recipient|address|account)\b.*\b(unknown|not found|does not exist|invalid|"
+                      r"unavailable|disabled|no such)", re.IGNORECASE)
+
+
+def enhanced_status(text: str) -> str | None:
+    """The RFC 3463 status code (`5.1.1`) in a reply or report, if there is one."""
+    match = _ENHANCED.search(text)
+    return ".".join(match.groups()) if match else None
+
+
+def address_failure(code: int, reply: bytes | str) -> bool:
+    """A permanent failure of the address itself (5.1.x addressing, 5.2.1 mailbox disabled), not a policy
+    refusal (5.7.x) or a full mailbox: the address will not work next time either (RFC 3463)."""
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+    status = enhanced_status(text)
+    if status is not None:
+        return status.startswith("5.1.") or status == "5.2.1"
+    return code in (551, 553) or (code == 550 and bool(_NO_SUCH.search(text)))
 
 
 class _Lost(Exception):
@@ -477,7 +499,8 @@ class SmtpSender:
             for rcpt in recipients:
                 code, reply = smtp.rcpt(rcpt)
                 if code not in (250, 251):
-                    return self._refused(smtp, code, reply)
+                    refused = self._refused(smtp, code, reply)
+                    return replace(refused, bounced=refused.status == "rejected" and address_failure(code, reply))
             before_data = False
             code, reply = smtp.data(data)
             return classify(code, reply)

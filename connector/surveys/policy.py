@@ -50,6 +50,7 @@ class Context:
     now: datetime
     last_surveyed: Mapping[str, datetime] = field(default_factory=dict)  # person key -> last invitation, any system
     opted_out: Set[str] = frozenset()
+    bounced: Set[str] = frozenset()  # addresses that cannot receive mail
     vip: Set[str] = frozenset()
     sent_this_run: int = 0
 
@@ -89,6 +90,8 @@ def decide(candidate: Candidate, rules: Rules, context: Context) -> Decision:
         return Decision("suppress", "no requester on the ticket")
     if rules.needs_email and not candidate.requester_email:
         return Decision("suppress", "requester has no email address")
+    if rules.needs_email and (candidate.requester_email or "").lower() in context.bounced:
+        return Decision("suppress", "requester's email address bounced")
     if person in context.opted_out or (candidate.requester_email or "") in context.opted_out:
         return Decision("suppress", "requester opted out")
     if person in context.vip or (candidate.requester_email or "") in context.vip:

@@ -29,6 +29,10 @@ CTX = Context(now=NOW)
      "requester has no email address"),
     (replace(BASE, requester_key="jsm:5f00", requester_email=None), replace(RULES, needs_email=False), CTX, "send",
      "eligible"),
+    (BASE, RULES, replace(CTX, bounced=frozenset({"anna@example.com"})), "suppress",
+     "requester's email address bounced"),
+    (BASE, replace(RULES, needs_email=False), replace(CTX, bounced=frozenset({"anna@example.com"})), "send",
+     "eligible"),  # a ticket comment still reaches them
     (BASE, RULES, replace(CTX, opted_out=frozenset({"anna@example.com"})), "suppress", "requester opted out"),
     (BASE, RULES, replace(CTX, vip=frozenset({"anna@example.com"})), "suppress", "requester is on the VIP list"),
     (replace(BASE, assignee_key="anna@example.com"), RULES, CTX, "suppress", "requester is the assignee"),

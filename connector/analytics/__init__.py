@@ -1,0 +1,1 @@
+"""Analytics: metrics with margins of error (pure), text (sentiment, themes), drivers."""

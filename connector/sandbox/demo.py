@@ -52,6 +52,9 @@ def _print_run(title: str, result: RunResult, requests: dict[str, int]) -> None:
               f"{s.duration_s:.2f}s")
         if s.error:
             print(f"  {'':<11} error: {s.error}")
+    for c in result.collected:
+        print(f"  survey {c.survey!r}: {c.new} answers collected from {c.system}'s own satisfaction survey"
+              + (f", {c.changed} changed" if c.changed else "") + (f"; error: {c.error}" if c.error else ""))
     for plan in result.surveys:
         skipped = ", ".join(f"{n} {reason}" for reason, n in plan.suppressed.most_common(4)) or "none"
         print(f"  survey {plan.survey!r}: {plan.pending} invitations queued; not surveyed: {skipped}")
@@ -97,7 +100,7 @@ class _SurveyPage:
     def start(self, config: Config, store: Store) -> None:
         max_age = max(s.expire_after for s in config.surveys.values())
         app = create_app(SurveyStore(store.engine), SurveyTokens(config.secret_keys(), max_age),
-                         {n: s.kind for n, s in config.surveys.items()}, public_url=self.url,
+                         dict(config.surveys), public_url=self.url,
                          secret_key=config.secret_keys()[0], rate_limit_per_ip=100_000)
         self._server = self._create_server(app, host="127.0.0.1", port=self.port, threads=4)
         threading.Thread(target=self._server.run, name="survey-page", daemon=True).start()
@@ -139,7 +142,7 @@ def run_demo(*, tickets: int = 300, seed: int = 7, state: str | None = None) -> 
         first = counted()
         _print_run("1. First sync: every resolved ticket of the look-back window", first, _last)
         outcome = answer(sink.messages, loaded.config.surveys["resolved"].kind, random.Random(seed), page.url)
-        answered = SurveyStore(store.engine).response_scores()
+        answered = SurveyStore(store.engine).response_scores("page")
         print(f"\n   Respondents open their mail: {outcome['answered']} answer on the survey page "
               f"({page.url}), {outcome['never answered']} never do.")
         print("   Stored answers by score: " + ", ".join(f"{k}: {answered[k]}" for k in sorted(answered)))

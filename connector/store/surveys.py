@@ -131,10 +131,13 @@ class SurveyStore:
                 state="failed", reason=reason, updated_at=now))
             return int(found)
 
-    def response_scores(self) -> dict[int, int]:
-        """How many responses gave each score."""
+    def response_scores(self, source: str | None = None) -> dict[int, int]:
+        """How many responses gave each score (of one source: page | native)."""
+        stmt = select(responses.c.score, func.count()).group_by(responses.c.score)
+        if source is not None:
+            stmt = stmt.where(responses.c.source == source)
         with self.engine.connect() as conn:
-            rows = conn.execute(select(responses.c.score, func.count()).group_by(responses.c.score))
+            rows = conn.execute(stmt)
             return {int(score): int(n) for score, n in rows}
 
     def response(self, invitation_id: int) -> dict[str, Any] | None:

@@ -56,7 +56,10 @@ def create(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, json_serializer=_json_dumps, json_deserializer=orjson.loads)
+    # The survey page serves with 8 waitress threads: a pool below that closes and reopens PostgreSQL
+    # connections all the time under load (bench/page.py saw 50-100 backends instead of 8).
+    return create_engine(url, pool_pre_ping=True, pool_size=10, json_serializer=_json_dumps,
+                         json_deserializer=orjson.loads)
 
 
 def _json_dumps(value: Any) -> str:

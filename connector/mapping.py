@@ -60,12 +60,27 @@ class Resolved(Strict):
     field: str = Field(description="Field holding the resolution time: the pull cursor.")
 
 
+WriteBackValue = Literal["score", "band", "kind", "survey", "sentiment", "answered_at"]
+
+
+class WriteBack(Strict):
+    """What is written onto a ticket once its customer has answered."""
+
+    fields: dict[str, WriteBackValue] = Field(
+        default_factory=dict, description="System field ← value (score, band, kind, survey, sentiment, answered_at); "
+        "Jira fields by `{Display name}`.")
+    note: bool = Field(True, description="Add an internal note with the answer and the comment: ServiceNow "
+                       "work_notes, Jira an internal comment (never a public one).")
+
+
 class Mapping(Strict):
     kind: Literal["servicenow", "jira"]
     table: str | None = Field(None, description="ServiceNow table (incident, sc_req_item, ...).")
     resolved: Resolved
     page_size: int = Field(1000, ge=1, le=10000)
     fields: dict[str, FieldSpec]
+    write_back: WriteBack | None = Field(None, description="Scores and a note on the ticket; none: nothing is "
+                                         "written to this system.")
 
     @field_validator("fields", mode="before")
     @classmethod

@@ -92,6 +92,25 @@ class NativePage:
 
 
 @dataclass(frozen=True)
+class WriteBackItem:
+    """What to put on one ticket for one response: field values and, once, an internal note."""
+
+    key: int  # the response id
+    ticket_id: str
+    values: dict[str, Any]  # canonical names (score, band, kind, survey, sentiment, answered_at)
+    note: str | None  # None: no note wanted, or it is already on the ticket
+    reference: str  # written inside the note, to find it after an attempt with an unclear end
+    unclear: bool = False  # an earlier attempt may have added the note
+
+
+@dataclass(frozen=True)
+class WriteBackOutcome:
+    ok: bool
+    note_written: bool = False
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class SystemPull:
     """What one sync run pulled from one system."""
 

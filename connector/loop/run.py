@@ -13,6 +13,7 @@ from connector.loop.collect import CollectReport, collect_native
 from connector.loop.deliver import DeliveryReport, deliver_survey
 from connector.loop.invite import SurveyPlan, plan_survey
 from connector.loop.pull import make_source, run_pull
+from connector.loop.writeback import WriteBackReport, write_back
 from connector.model import SystemPull
 from connector.store import Store
 from connector.systems import Source
@@ -33,6 +34,7 @@ class RunResult:
     deliveries: list[DeliveryReport] = field(default_factory=list)
     collected: list[CollectReport] = field(default_factory=list)
     bounces: BounceReport | None = None
+    write_backs: list[WriteBackReport] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -49,6 +51,7 @@ class RunResult:
             "deliveries": [d.as_dict() for d in self.deliveries],
             "collected": [c.as_dict() for c in self.collected],
             "bounces": self.bounces.as_dict() if self.bounces else None,
+            "write_backs": [w.as_dict() for w in self.write_backs],
         }
 
 
@@ -89,12 +92,16 @@ def sync(loaded: Loaded, store: Store, *, only: str | None = None, since: dateti
         deliveries = [] if dry_run else [
             deliver_survey(store, survey_name, survey, loaded.config, sources, started)
             for survey_name, survey in outbound.items()]
+        written = [] if dry_run else [
+            write_back(store, name, source, spec, loaded.config, started)
+            for name, source in sources.items() if (spec := loaded.mappings[name].write_back) is not None]
         failed = sum(1 for r in results if r.status != "ok")
         status: Literal["ok", "partial", "failed"] = (
             "ok" if not failed else "failed" if failed == len(results) else "partial")
-        if status == "ok" and (any(c.error for c in collected) or (bounces and bounces.error)):
-            status = "partial"  # the tickets are in, but answers or bounce reports could not be read
+        if status == "ok" and (any(c.error for c in collected) or (bounces and bounces.error)
+                               or any(w.failed for w in written)):
+            status = "partial"  # the tickets are in; answers, bounce reports or write-backs are not all done
         result = RunResult(run_id, status, started, datetime.now(UTC), results, dry_run, plans, deliveries,
-                           collected, bounces)
+                           collected, bounces, written)
         store.finish_run(run_id, status, result.as_dict())
         return result

@@ -52,6 +52,11 @@ def format_run(result: RunResult) -> str:
                      f"{sum(d.suppressed.values())} suppressed at send time, {d.expired} expired unanswered")
         if d.skipped_systems:
             lines.append(f"    not sent for {', '.join(d.skipped_systems)}: the tickets could not be re-checked")
+    for w in result.write_backs:
+        lines.append(f"  write-back {w.system}: {w.written} tickets updated, {w.notes} notes added, "
+                     f"{w.failed} to retry")
+        for error, count in w.errors.most_common(3):
+            lines.append(f"    {count:>6}  {error}")
     return "\n".join(lines)
 
 

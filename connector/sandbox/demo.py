@@ -58,6 +58,9 @@ def _print_run(title: str, result: RunResult, requests: dict[str, int]) -> None:
     for plan in result.surveys:
         skipped = ", ".join(f"{n} {reason}" for reason, n in plan.suppressed.most_common(4)) or "none"
         print(f"  survey {plan.survey!r}: {plan.pending} invitations queued; not surveyed: {skipped}")
+    for w in result.write_backs:
+        print(f"  write-back {w.system:<11} {w.written} tickets got the answer as an internal note"
+              + (f", {w.failed} to retry ({next(iter(w.errors))})" if w.failed else ""))
     for d in result.deliveries:
         print(f"  survey {d.survey!r}: {d.sent} invitations emailed over {d.smtp_connections} SMTP connection(s), "
               f"{d.cancelled} cancelled because the ticket reopened, {sum(d.suppressed.values())} held back "

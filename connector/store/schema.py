@@ -203,3 +203,19 @@ bounces = Table(
     Column("source", String(20), nullable=False),  # smtp (refused at RCPT) | dsn (report after acceptance)
 )
 Index("ix_invitations_message_id", invitations.c.message_id)
+
+write_backs = Table(
+    "write_backs", metadata,
+    Column("response_id", Integer, ForeignKey("responses.id"), primary_key=True),
+    Column("system", String(100), nullable=False),
+    Column("ticket_id", String(200), nullable=False),
+    Column("fields", JSON, nullable=False),  # the values wanted on the ticket: {score, band, …}
+    Column("answered_at", UTCDateTime, nullable=False),  # of the response these values came from
+    Column("state", String(20), nullable=False),  # pending | done
+    Column("note", String(20), nullable=False),  # pending | done | none (no note wanted)
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("error", Text),
+    Column("written_at", UTCDateTime),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+Index("ix_write_backs_pending", write_backs.c.system, write_backs.c.state)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from connector.config import NativeSurvey
 from connector.mapping import Mapping
-from connector.model import Cursor, NativePage
+from connector.model import Cursor, NativePage, WriteBackItem, WriteBackOutcome
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,9 @@ class Source(Protocol):
 
     def pull_native(self, since: datetime, native: NativeSurvey) -> Iterator[NativePage]:
         """Answers of the system's own satisfaction survey given at or after `since`, oldest first."""
+
+    def write_back(self, items: Sequence[WriteBackItem]) -> dict[int, WriteBackOutcome]:
+        """Put each item's values (and its note, once) on its ticket; an outcome per item key."""
 
     def post_comment(self, ticket_id: str, body: str) -> None:
         """Add a comment the customer sees (never repeated after it may have been stored)."""

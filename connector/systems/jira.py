@@ -12,7 +12,8 @@ zone at minute precision, which leaves silent gaps (shared reference jira-api.md
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -21,10 +22,10 @@ import requests
 from jira import JIRA, JIRAError
 
 from connector.config import BasicAuth, BearerAuth, JiraSystem, JiraTokenAuth, NativeSurvey
-from connector.errors import RequestError, ResponseError
+from connector.errors import AuthError, RequestError, ResponseError, SystemError_
 from connector.http import Caller, RetryableStatus, classify, is_retryable
 from connector.mapping import Mapping, parse_datetime, read_path
-from connector.model import Cursor, NativeAnswer, NativePage
+from connector.model import Cursor, NativeAnswer, NativePage, WriteBackItem, WriteBackOutcome
 from connector.systems import RawPage
 
 log = logging.getLogger("vloop.jira")
@@ -42,6 +43,24 @@ HINTS = {
 FEEDBACK_TYPES = {"com.atlassian.servicedesk:sd-request-feedback": "rating",
                   "com.atlassian.servicedesk:sd-request-feedback-date": "date"}
 DC_WINDOW = 5000  # re-anchor a Data Center search before its result window (10,000 by default) ends
+
+
+def _issue_id(ticket_id: str) -> str:
+    """Ticket ids come from our store but go into URL paths: numeric issue ids only."""
+    if not ticket_id.isdigit():
+        raise ValueError(f"not a Jira issue id: {ticket_id!r}")
+    return ticket_id
+
+
+def _jira_value(value: Any, kind: str) -> Any:
+    """A canonical value in the shape the field's schema type takes in an edit."""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%S.000+0000") if kind == "datetime" else value.isoformat()
+    if kind == "number":
+        return value if isinstance(value, int | float) else float(value)
+    if kind == "option":
+        return {"value": str(value)}
+    return value if kind == "any" else str(value)
 
 
 def _clause(field_id: str) -> str:
@@ -67,6 +86,8 @@ class JiraSource:
         self.field_ids: dict[str, str] = {}
         self.unknown_fields: list[str] = []
         self.feedback_fields: dict[str, str] = {}  # "rating" / "date" -> JSM Satisfaction field ids
+        self.field_types: dict[str, tuple[str, str]] = {}  # display name -> (id, schema type), for writes
+        self.notify_off = True  # ask for notifyUsers=false until the site says the user may not
         self.resolved_mapping = mapping
         self.page_size = config.pull.page_size or mapping.page_size
 
@@ -126,6 +147,7 @@ class JiraSource:
         by_name: dict[str, str] = {}
         for f in fields:
             by_name.setdefault(str(f.get("name")), str(f["id"]))
+            self.field_types.setdefault(str(f.get("name")), (str(f["id"]), str((f.get("schema") or {}).get("type"))))
             custom = (f.get("schema") or {}).get("custom")
             if custom in FEEDBACK_TYPES:  # found by type: the name is localised and the id differs per site
                 self.feedback_fields.setdefault(FEEDBACK_TYPES[custom], str(f["id"]))
@@ -323,11 +345,82 @@ class JiraSource:
                                        **self.caller.transport)
             return orjson.loads(response.content) if response.content else None
 
-        return self._call(f"{method} {url}", method, send, replay=method in ("GET", "HEAD"))
+        return self._call(f"{method} {url}", method, send, replay=method in ("GET", "HEAD", "PUT"))
+
+    def write_back(self, items: Sequence[WriteBackItem]) -> dict[int, WriteBackOutcome]:
+        """Per ticket one edit of the mapped fields (no re-read) and, once, an internal comment; tickets
+        in parallel up to the system's max_concurrency."""
+        spec = self.mapping.write_back
+        if spec is None or not items:
+            return {}
+        if self.client is None:
+            self.connect()
+        missing = sorted(n for n in spec.fields if n.strip("{}") not in self.field_types)
+        if missing:
+            error = (f"{self.name}: the site has no field {', '.join(missing)}; create it or fix the mapping "
+                     "(vloop setup jira --check)")
+            return {i.key: WriteBackOutcome(False, error=error) for i in items}
+        # The first alone: it finds out whether notifications may be turned off, once, for the others.
+        first = dict([self._write_one(items[0])])
+        with ThreadPoolExecutor(max_workers=self.config.http.max_concurrency) as pool:
+            return first | dict(pool.map(self._write_one, items[1:]))
+
+    def _write_one(self, item: WriteBackItem) -> tuple[int, WriteBackOutcome]:
+        assert self.mapping.write_back is not None
+        fields = {}
+        for name, value in self.mapping.write_back.fields.items():
+            if item.values.get(value) is not None:
+                field_id, kind = self.field_types[name.strip("{}")]
+                fields[field_id] = _jira_value(item.values[value], kind)
+        noted = False
+        try:
+            if fields:
+                self._edit(item.ticket_id, fields)
+            if item.note and not (item.unclear and self._internal_note_present(item)):
+                self._internal_comment(item.ticket_id, item.note)
+                noted = True
+        except (SystemError_, ValueError) as exc:
+            return item.key, WriteBackOutcome(False, note_written=noted, error=str(exc))
+        return item.key, WriteBackOutcome(True, note_written=bool(item.note))
+
+    def _edit(self, ticket_id: str, fields: dict[str, Any]) -> None:
+        """One PUT, no re-read; without Jira's notification to watchers when the user may ask for that."""
+        url = f"{self.url}/rest/api/2/issue/{_issue_id(ticket_id)}"
+        if self.notify_off:
+            try:
+                self._rest("PUT", url, {"fields": fields}, params={"notifyUsers": "false"})
+                return
+            except AuthError as exc:
+                if "notification" not in str(exc):
+                    raise
+                log.warning("%s: the integration user may not turn off notifications (needs project admin); "
+                            "write-backs will notify watchers", self.name)
+                self.notify_off = False
+        self._rest("PUT", url, {"fields": fields})
+
+    def _internal_comment(self, ticket_id: str, body: str) -> None:
+        jsm, platform = self._comment_urls(ticket_id)
+        try:
+            self._rest("POST", jsm, {"body": body, "public": False})
+        except RequestError as exc:
+            if exc.status != 404:
+                raise
+            # Not a service project: no customers see it; the property keeps JSM from sharing it if the
+            # project becomes one.
+            self._rest("POST", platform, {"body": body, "properties": [
+                {"key": "sd.public.comment", "value": {"internal": True}}]})
+
+    def _internal_note_present(self, item: WriteBackItem) -> bool:
+        jsm, platform = self._comment_urls(item.ticket_id)
+        try:
+            return any(item.reference in b for b in self._jsm_comment_bodies(jsm, public=False))
+        except RequestError as exc:
+            if exc.status != 404:
+                raise
+        return self._platform_comment_has(platform, item.reference)
 
     def _comment_urls(self, ticket_id: str) -> tuple[str, str]:
-        if not ticket_id.isdigit():
-            raise ValueError(f"not a Jira issue id: {ticket_id!r}")
+        _issue_id(ticket_id)
         # JSM's request resource makes the comment public (shared with the customer) explicitly; plain
         # Jira projects have no customers, so the platform comment is what their reporters see.
         return (f"{self.url}/rest/servicedeskapi/request/{ticket_id}/comment",
@@ -349,9 +442,12 @@ class JiraSource:
         except RequestError as exc:
             if exc.status != 404:
                 raise
+        return self._platform_comment_has(platform, marker)
+
+    def _platform_comment_has(self, url: str, marker: str) -> bool:
         start = 0
         while True:
-            page = self._rest("GET", platform, params={"startAt": start, "maxResults": 100}) or {}
+            page = self._rest("GET", url, params={"startAt": start, "maxResults": 100}) or {}
             comments = page.get("comments") or []
             if any(marker in str(c.get("body", "")) for c in comments):
                 return True
@@ -359,11 +455,11 @@ class JiraSource:
             if not comments or start >= int(page.get("total") or 0):
                 return False
 
-    def _jsm_comment_bodies(self, url: str) -> Iterator[str]:
+    def _jsm_comment_bodies(self, url: str, *, public: bool = True) -> Iterator[str]:
         start = 0
         while True:
-            page = self._rest("GET", url, params={"public": "true", "internal": "false", "start": start,
-                                                  "limit": 100}) or {}
+            page = self._rest("GET", url, params={"public": str(public).lower(), "internal": str(not public).lower(),
+                                                  "start": start, "limit": 100}) or {}
             values = page.get("values") or []
             yield from (str(c.get("body", "")) for c in values)
             start += len(values)

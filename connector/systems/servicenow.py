@@ -8,28 +8,33 @@ page is.
 
 from __future__ import annotations
 
+import base64
 import http.cookiejar
 import logging
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import requests
 
 from connector.config import BasicAuth, NativeSurvey, OAuthClientCredentials, ServiceNowSystem
-from connector.errors import AuthError, RequestError, ResponseError
+from connector.errors import AuthError, RequestError, ResponseError, SystemError_, TransientError
 from connector.http import Caller
 from connector.mapping import Mapping, parse_datetime
-from connector.model import Cursor, NativeAnswer, NativePage
-from connector.redact import register_secret
+from connector.model import Cursor, NativeAnswer, NativePage, WriteBackItem, WriteBackOutcome
+from connector.redact import redact, register_secret
 from connector.systems import RawPage
 
 log = logging.getLogger("vloop.servicenow")
 SN_TIME = "%Y-%m-%d %H:%M:%S"
 SYS_ID = re.compile(r"[0-9a-f]{32}")
+BATCH_ITEMS = 100  # requests per Batch API call
+BATCH_ROUNDS = 3  # calls for the items the instance left unserviced
 HINTS = {
     400: "check the table name and the mapping's encoded query (resolved.query) and field names",
     401: "check the integration user's name and password (or OAuth client) in the config",
@@ -91,6 +96,18 @@ class _OAuth(requests.auth.AuthBase):
                 self._fetch()
         request.headers["Authorization"] = f"Bearer {self._token}"
         return request
+
+
+def _columns(body: dict[str, Any]) -> list[str]:
+    """The columns a write-back PATCH sets (the journal field reads back empty, so it is not checked)."""
+    return [c for c in body if c != "work_notes"]
+
+
+def _sn_value(value: Any) -> str | int | float:
+    """Table API input: date-times as UTC literals; numbers and text as they are."""
+    if isinstance(value, datetime):
+        return sn_time(value)
+    return value if isinstance(value, int | float) else str(value)
 
 
 def _by_name_or_id(field: str, value: str) -> str:
@@ -251,6 +268,101 @@ class ServiceNowSource:
                 if text and text != "N/A":  # N/A: the question was left unanswered
                     out[str(row.get("instance"))] = text
         return out
+
+    def write_back(self, items: Sequence[WriteBackItem]) -> dict[int, WriteBackOutcome]:
+        """Field values and the work note of each item in one PATCH, 100 PATCHes per Batch API call,
+        calls in parallel up to the system's max_concurrency."""
+        spec = self.mapping.write_back
+        if spec is None or not items:
+            return {}
+        noted = self._notes_present([i for i in items if i.unclear and i.note])
+        out: dict[int, WriteBackOutcome] = {}
+        work: list[tuple[WriteBackItem, dict[str, Any]]] = []
+        for item in items:
+            body = {name: _sn_value(item.values[value]) for name, value in spec.fields.items()
+                    if item.values.get(value) is not None}
+            if item.note and item.key not in noted:
+                body["work_notes"] = item.note  # internal: `comments` would reach the customer
+            if body:
+                work.append((item, body))
+            else:
+                out[item.key] = WriteBackOutcome(True, note_written=bool(item.note))
+        chunks = [work[i:i + BATCH_ITEMS] for i in range(0, len(work), BATCH_ITEMS)]
+        with ThreadPoolExecutor(max_workers=self.config.http.max_concurrency) as pool:
+            for result in pool.map(self._batch, chunks):
+                out.update(result)
+        return out
+
+    def _batch(self, chunk: list[tuple[WriteBackItem, dict[str, Any]]]) -> dict[int, WriteBackOutcome]:
+        """One Batch API call; items the instance did not get to (`unserviced_requests`) go again."""
+        table = self.mapping.table or "incident"
+        waiting = {str(item.key): (item, body) for item, body in chunk}
+        out: dict[int, WriteBackOutcome] = {}
+        for _ in range(BATCH_ROUNDS):
+            if not waiting:
+                break
+            requests_ = [{"id": key, "method": "PATCH", "exclude_response_headers": True,
+                          "url": f"/api/now/v2/table/{table}/{_sys_id(item.ticket_id)}"
+                                 f"?sysparm_fields={','.join(['sys_id', *_columns(body)])}",
+                          "headers": [{"name": "Content-Type", "value": "application/json"},
+                                      {"name": "Accept", "value": "application/json"}],
+                          "body": base64.b64encode(orjson.dumps(body)).decode()}
+                         for key, (item, body) in waiting.items()]
+            url = f"{self.base_url}/api/now/v1/batch"
+            try:
+                response = self.caller.request("POST", url, replay=False, json={
+                    "batch_request_id": f"vloop-{min(waiting)}", "rest_requests": requests_})
+            except (TransientError, SystemError_) as exc:
+                # A batch that may have been applied: fields are absolute, notes are looked up next time.
+                return out | {item.key: WriteBackOutcome(False, error=str(exc)) for item, _ in waiting.values()}
+            answer = self.caller.json(response, "POST")
+            for result in answer.get("serviced_requests") or []:
+                entry = waiting.pop(str(result.get("id")), None)
+                if entry is not None:
+                    out[entry[0].key] = self._item_outcome(entry, result)
+        for item, _ in waiting.values():
+            out[item.key] = WriteBackOutcome(False, error="the instance left the request unserviced "
+                                             f"{BATCH_ROUNDS} times (Batch API busy)")
+        return out
+
+    def _item_outcome(self, entry: tuple[WriteBackItem, dict[str, Any]], result: dict[str, Any]) -> WriteBackOutcome:
+        item, body = entry
+        status = int(result.get("status_code") or 0)
+        table = self.mapping.table or "incident"
+        if 200 <= status < 300:
+            # The Table API ignores fields a table does not have; what comes back shows what was kept.
+            try:
+                echoed = orjson.loads(base64.b64decode(result.get("body") or "")).get("result") or {}
+            except ValueError:
+                echoed = {}
+            missing = [c for c in _columns(body) if c not in echoed]
+            if missing:
+                return WriteBackOutcome(False, note_written="work_notes" in body, error=(
+                    f"{self.name}: {table} has no field {', '.join(missing)} (or the integration user cannot "
+                    "read it); add it or fix the mapping's write_back (vloop setup servicenow --check)"))
+            return WriteBackOutcome(True, note_written="work_notes" in body)
+        message = str(result.get("error_message") or result.get("status_text") or "")
+        hint = {403: "the integration user may not write these fields; a closed incident accepts only a few "
+                     "fields: add a write ACL for the vloop fields (docs/servicenow.md, write-back on closed "
+                     "incidents)",
+                404: "the record is gone or not readable"}.get(status, "see the message")
+        return WriteBackOutcome(False, error=f"{self.name}: PATCH {table}/{item.ticket_id} (batch): HTTP {status} "
+                                             f"{redact(message)[:200]}; {hint}")
+
+    def _notes_present(self, items: list[WriteBackItem]) -> set[int]:
+        """Which of these items' notes are already on their tickets (an earlier attempt had an unclear end)."""
+        found: set[int] = set()
+        for start in range(0, len(items), 100):
+            chunk = items[start:start + 100]
+            ids = ",".join(sorted({_sys_id(i.ticket_id) for i in chunk}))
+            rows = self._get("sys_journal_field", {
+                "sysparm_query": f"element=work_notes^element_idIN{ids}^valueLIKE(ref vloop-wb-",
+                "sysparm_fields": "element_id,value", "sysparm_limit": "1000", "sysparm_no_count": "true"})
+            texts: dict[str, list[str]] = {}
+            for row in rows:
+                texts.setdefault(str(row.get("element_id")), []).append(str(row.get("value", "")))
+            found |= {i.key for i in chunk if any(i.reference in t for t in texts.get(i.ticket_id, []))}
+        return found
 
     def post_comment(self, ticket_id: str, body: str) -> None:
         """An Additional comment (`comments`, customer-visible; `work_notes` are internal) on the record."""

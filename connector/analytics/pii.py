@@ -118,9 +118,8 @@ def _is_phone(candidate: str) -> bool:
     separators = set(re.sub(r"[\d()]", "", candidate).replace("\u00a0", " "))
     if separators == {"."} and len(groups) == 4 and all(len(g) <= 3 for g in groups):
         return False  # an IPv4 address (192.168.10.25) or a version number
-    if not groups[0].startswith("0") and all(len(g) == 3 for g in groups[1:]) and len(groups[0]) <= 3:
-        return False  # an amount with thousands separators: 1 200 000, 12.500.000
-    return True
+    # Otherwise a phone, unless it reads as an amount with thousands separators: 1 200 000, 12.500.000.
+    return groups[0].startswith("0") or len(groups[0]) > 3 or any(len(g) != 3 for g in groups[1:])
 
 
 def _fold(ch: str) -> str:

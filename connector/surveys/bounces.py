@@ -17,7 +17,7 @@ from email.message import EmailMessage, Message
 from email.parser import BytesHeaderParser, HeaderParser
 from pathlib import Path
 
-from connector.surveys.email import address_failure, clean_text, enhanced_status
+from connector.surveys.email import address_failure, clean_text, enhanced_status, mask_addresses
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def _failed_recipients(part: Message) -> list[tuple[str, str, str]]:
         address = recipient.split(";", 1)[-1].strip().strip("<>").lower()
         if status.startswith("5.") and "@" in address:
             diagnostic = str(block.get("Diagnostic-Code", "")).split(";", 1)[-1]
-            out.append((address, status, clean_text(diagnostic or status, 200)))
+            out.append((address, status, clean_text(mask_addresses(diagnostic or status), 200)))
     return out
 
 

@@ -89,7 +89,7 @@ def mask_address(address: str) -> str:
     return f"{local[:1]}***@{domain}"
 
 
-def _mask_addresses(value: str) -> str:
+def mask_addresses(value: str) -> str:
     return _ADDRESS_IN_TEXT.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", value)
 
 
@@ -328,11 +328,11 @@ class SendResult:
 def _reply_detail(code: int, reply: bytes | str) -> str:
     """An SMTP reply fit for a log or the outbox row: decoded, one line, secrets and addresses masked."""
     body = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
-    return clean_text(_mask_addresses(redact(f"{code} {body}")), DETAIL_LIMIT)
+    return clean_text(mask_addresses(redact(f"{code} {body}")), DETAIL_LIMIT)
 
 
 def _error_detail(exc: BaseException) -> str:
-    return clean_text(_mask_addresses(redact(f"{type(exc).__name__}: {exc}")), DETAIL_LIMIT)
+    return clean_text(mask_addresses(redact(f"{type(exc).__name__}: {exc}")), DETAIL_LIMIT)
 
 
 def classify(code: int, reply: bytes | str) -> SendResult:

@@ -302,7 +302,7 @@ class JiraSource:
         try:
             feedback = self._rest("GET", f"{self.url}/rest/servicedeskapi/request/{issue['id']}/feedback",
                                   headers={"X-ExperimentalApi": "opt-in"})  # the resource is experimental
-        except RequestError as exc:
+        except (RequestError, AuthError) as exc:
             if exc.status not in (403, 404):  # answer withdrawn meanwhile, or the resource is unavailable
                 raise
             feedback = None

@@ -33,6 +33,7 @@ from pydantic import (
 )
 
 from connector.errors import ConfigError, ConfigProblem
+from connector.expression import ValueType, compile_expression
 from connector.redact import register_secret
 from connector.surveys.definitions import SCALES
 from connector.yamlsource import PathKey, YamlDoc, load_yaml
@@ -134,6 +135,18 @@ JiraAuth = Annotated[
 ]
 
 
+class ServiceNowFollowUp(Strict):
+    table: str = Field("incident_task", description="Table of the follow-up record (a task table: it needs "
+                       "parent, assignment_group, due_date, correlation_id).")
+    parent_field: str = Field("incident", description="Reference field on that table pointing at the ticket.")
+
+
+class JiraFollowUp(Strict):
+    project: str | None = Field(None, description="Project key of the follow-up issue; default the ticket's own.")
+    issue_type: str = Field("Task", description="Issue type of the follow-up issue.")
+    link_type: str = Field("Relates", description="Issue link type between the follow-up and the ticket.")
+
+
 class ServiceNowSystem(Strict):
     kind: Literal["servicenow"]
     url: AnyHttpUrl
@@ -143,6 +156,7 @@ class ServiceNowSystem(Strict):
     enabled: bool = True
     http: HttpOptions = HttpOptions()
     pull: PullOptions = PullOptions()
+    follow_up: ServiceNowFollowUp = ServiceNowFollowUp()
 
 
 class JiraSystem(Strict):
@@ -155,6 +169,7 @@ class JiraSystem(Strict):
     enabled: bool = True
     http: HttpOptions = HttpOptions()
     pull: PullOptions = PullOptions()
+    follow_up: JiraFollowUp = JiraFollowUp()
 
 
 SystemConfig = Annotated[ServiceNowSystem | JiraSystem, Field(discriminator="kind")]
@@ -396,6 +411,36 @@ class Channels(Strict):
     webhook: WebhookChannel | None = Field(None, description="Needed by surveys with channel: webhook.")
 
 
+class AnalyticsOptions(Strict):
+    themes: str | None = Field(None, description="Theme taxonomy YAML (relative to this file); default the "
+                               "shipped ITSM taxonomy.")
+
+
+# The values a rule over one answer can use (connector/loop/inner.py fills them in).
+RESPONSE_SYMBOLS: dict[str, ValueType] = {
+    "score": "number", "nps": "number", "csat": "number", "ces": "number", "band": "text", "kind": "text",
+    "sentiment": "text", "sentiment_score": "number", "themes": "list", "has_comment": "bool", "survey": "text",
+    "system": "text", "source": "text",
+}
+
+
+class InnerLoop(Strict):
+    """Follow-ups for unhappy customers, created in the ticket's own system and tracked to closure."""
+
+    detractor: str = Field("nps <= 6 or csat <= 2 or ces <= 3", description="Which answers get a follow-up: "
+                           "an expression over score, band, nps, csat, ces, sentiment, themes, survey, system.")
+    due_in: Duration = Field(timedelta(days=2), description="Due date of a follow-up, after the answer.")
+    within: Duration = Field(timedelta(days=14), description="Only answers this recent get a follow-up (a first "
+                             "run does not open one for every old complaint).")
+    surveys: list[str] | None = Field(None, description="Surveys whose answers are considered; default all.")
+
+    @field_validator("detractor")
+    @classmethod
+    def _rule_compiles(cls, value: str) -> str:
+        compile_expression(value, RESPONSE_SYMBOLS)  # ExpressionError is a ValueError: reported with the key
+        return value
+
+
 class Config(Strict):
     """The whole `vloop.yaml`."""
 
@@ -406,6 +451,8 @@ class Config(Strict):
     systems: dict[str, SystemConfig] = Field(description="Configured ITSM endpoints by name.")
     surveys: dict[str, SurveyConfig] = Field(default_factory=dict, description="Survey definitions by name.")
     channels: Channels = Channels()
+    analytics: AnalyticsOptions = AnalyticsOptions()
+    inner_loop: InnerLoop | None = Field(None, description="Follow-ups for detractors; none: off.")
     log: LogOptions = LogOptions()
 
     @model_validator(mode="after")

@@ -111,6 +111,33 @@ class WriteBackOutcome:
 
 
 @dataclass(frozen=True)
+class FollowUpRequest:
+    """A follow-up to open for one unhappy answer, in the ticket's own system."""
+
+    correlation: str  # stored on the follow-up too: found again instead of created twice
+    ticket_id: str
+    ticket_number: str
+    group: str | None  # the ticket's assignment group, which owns the follow-up
+    summary: str
+    description: str
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class FollowUpRef:
+    remote_id: str
+    number: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class FollowUpState:
+    remote_id: str
+    closed_at: datetime | None  # None while open
+    outcome: str | None
+
+
+@dataclass(frozen=True)
 class SystemPull:
     """What one sync run pulled from one system."""
 

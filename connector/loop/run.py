@@ -11,8 +11,10 @@ from connector.config import Loaded
 from connector.loop.bounces import BounceReport, read_bounces
 from connector.loop.collect import CollectReport, collect_native
 from connector.loop.deliver import DeliveryReport, deliver_survey
+from connector.loop.inner import InnerLoopReport, run_inner_loop
 from connector.loop.invite import SurveyPlan, plan_survey
 from connector.loop.pull import make_source, run_pull
+from connector.loop.score import ScoreReport, score_responses
 from connector.loop.writeback import WriteBackReport, write_back
 from connector.model import SystemPull
 from connector.store import Store
@@ -35,6 +37,8 @@ class RunResult:
     collected: list[CollectReport] = field(default_factory=list)
     bounces: BounceReport | None = None
     write_backs: list[WriteBackReport] = field(default_factory=list)
+    scored: ScoreReport | None = None
+    inner: InnerLoopReport | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -52,6 +56,8 @@ class RunResult:
             "collected": [c.as_dict() for c in self.collected],
             "bounces": self.bounces.as_dict() if self.bounces else None,
             "write_backs": [w.as_dict() for w in self.write_backs],
+            "scored": self.scored.as_dict() if self.scored else None,
+            "inner_loop": self.inner.as_dict() if self.inner else None,
         }
 
 
@@ -92,16 +98,19 @@ def sync(loaded: Loaded, store: Store, *, only: str | None = None, since: dateti
         deliveries = [] if dry_run else [
             deliver_survey(store, survey_name, survey, loaded.config, sources, started)
             for survey_name, survey in outbound.items()]
+        scored = None if dry_run else score_responses(store, loaded, started)
         written = [] if dry_run else [
             write_back(store, name, source, spec, loaded.config, started)
             for name, source in sources.items() if (spec := loaded.mappings[name].write_back) is not None]
+        inner = None if dry_run or loaded.config.inner_loop is None else run_inner_loop(
+            store, loaded.config, sources, started)
         failed = sum(1 for r in results if r.status != "ok")
         status: Literal["ok", "partial", "failed"] = (
             "ok" if not failed else "failed" if failed == len(results) else "partial")
         if status == "ok" and (any(c.error for c in collected) or (bounces and bounces.error)
-                               or any(w.failed for w in written)):
+                               or any(w.failed for w in written) or (inner and inner.failed)):
             status = "partial"  # the tickets are in; answers, bounce reports or write-backs are not all done
         result = RunResult(run_id, status, started, datetime.now(UTC), results, dry_run, plans, deliveries,
-                           collected, bounces, written)
+                           collected, bounces, written, scored, inner)
         store.finish_run(run_id, status, result.as_dict())
         return result

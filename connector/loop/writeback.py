@@ -25,7 +25,7 @@ from connector.mapping import WriteBack
 from connector.model import WriteBackItem, WriteBackOutcome
 from connector.store import Store
 from connector.store.repo import _insert
-from connector.store.schema import invitations, responses, write_backs
+from connector.store.schema import invitations, responses, scores, write_backs
 from connector.surveys.definitions import SCALES
 from connector.systems import Source
 
@@ -50,13 +50,14 @@ class WriteBackReport:
                 "failed": self.failed, "errors": dict(self.errors.most_common(5)), "duration_s": self.duration_s}
 
 
-def values_of(survey: str, kind: str, score: int, answered_at: datetime) -> dict[str, Any] | None:
+def values_of(survey: str, kind: str, score: int, answered_at: datetime,
+              sentiment: str | None = None) -> dict[str, Any] | None:
     """The canonical write-back values of one answer; None when the score is not on the kind's scale."""
     scale = SCALES.get(kind)
     if scale is None or score not in scale.values():
         return None
     return {"score": score, "band": scale.band(score), "kind": kind, "survey": survey,
-            "answered_at": answered_at.isoformat()}
+            "answered_at": answered_at.isoformat(), "sentiment": sentiment}
 
 
 def note_text(values: dict[str, Any], comment: str | None, source: str, reference: str) -> str:
@@ -65,6 +66,8 @@ def note_text(values: dict[str, Any], comment: str | None, source: str, referenc
     answered = datetime.fromisoformat(values["answered_at"])
     lines = [f"Customer survey \"{values['survey']}\" ({values['kind'].upper()}): {values['score']} on "
              f"{scale.low}-{scale.high} ({values['band']})"]
+    if values.get("sentiment"):
+        lines.append(f"Sentiment of the comment: {values['sentiment']}")
     if comment:
         text = comment.strip()
         lines.append("Comment: " + (text if len(text) <= NOTE_COMMENT_LIMIT else text[:NOTE_COMMENT_LIMIT] + "…"))
@@ -101,16 +104,18 @@ def write_back(store: Store, system: str, source: Source, spec: WriteBack, confi
 def _enqueue(store: Store, system: str, spec: WriteBack, config: Config, now: datetime) -> int:
     """A row per new response; new values for a response that changed since it was written."""
     stmt = (select(responses.c.id, responses.c.score, responses.c.submitted_at, invitations.c.survey,
-                   invitations.c.ticket_id, write_backs.c.response_id.label("known"))
+                   invitations.c.ticket_id, write_backs.c.response_id.label("known"), scores.c.sentiment_label)
             .select_from(responses.join(invitations, invitations.c.id == responses.c.invitation_id)
-                         .outerjoin(write_backs, write_backs.c.response_id == responses.c.id))
+                         .outerjoin(write_backs, write_backs.c.response_id == responses.c.id)
+                         .outerjoin(scores, scores.c.response_id == responses.c.id))
             .where(invitations.c.system == system,
                    or_(write_backs.c.response_id.is_(None), write_backs.c.answered_at != responses.c.submitted_at)))
     kinds = {name: s.kind for name, s in config.surveys.items()}
     queued = 0
     with store.engine.begin() as conn:
         for row in conn.execute(stmt).all():
-            values = values_of(row.survey, kinds.get(row.survey, ""), row.score, row.submitted_at)
+            values = values_of(row.survey, kinds.get(row.survey, ""), row.score, row.submitted_at,
+                               row.sentiment_label)
             if values is None:
                 continue  # a survey no longer configured, or a score off its scale
             fields = {"fields": values, "answered_at": row.submitted_at, "state": "pending", "error": None,

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from connector.analytics.metrics import LoopMetrics
 from connector.loop.run import RunResult
 from connector.store import SystemStatus
 
@@ -52,12 +53,31 @@ def format_run(result: RunResult) -> str:
                      f"{sum(d.suppressed.values())} suppressed at send time, {d.expired} expired unanswered")
         if d.skipped_systems:
             lines.append(f"    not sent for {', '.join(d.skipped_systems)}: the tickets could not be re-checked")
+    if result.inner is not None:
+        i = result.inner
+        lines.append(f"  inner loop: {i.detractors} new unhappy answers, {i.created} follow-ups created, "
+                     f"{i.closed} closed, {i.failed} to retry")
+        if i.metrics is not None:
+            lines.append("    " + loop_line(i.metrics))
     for w in result.write_backs:
         lines.append(f"  write-back {w.system}: {w.written} tickets updated, {w.notes} notes added, "
                      f"{w.failed} to retry")
         for error, count in w.errors.most_common(3):
             lines.append(f"    {count:>6}  {error}")
     return "\n".join(lines)
+
+
+def loop_line(m: LoopMetrics) -> str:
+    """The loop metrics in one line: followed up, time to follow-up, closed, on time."""
+    def pct(e: Any) -> str:
+        return "n/a" if e is None or e.value is None else f"{e.value:.0f}%"
+
+    def hours(t: Any) -> str:
+        return "n/a" if t.value is None else f"{t.value.total_seconds() / 3600:.1f} h"
+
+    return (f"{m.detractors} detractors: {pct(m.follow_up_rate)} followed up "
+            f"(median {hours(m.median_time_to_follow_up)}), {pct(m.closure_rate)} closed "
+            f"(median {hours(m.median_time_to_close)}), {pct(m.on_time_rate)} on time")
 
 
 def status_dict(statuses: Sequence[SystemStatus], last_run: dict[str, Any] | None) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import Any
 
 from connector.config import Config, load
 from connector.loop.run import RunResult, sync
-from connector.report.summary import format_status
+from connector.report.summary import format_status, loop_line
 from connector.sandbox.jira import JiraSimulator, make_jira_server
 from connector.sandbox.mailsink import MailSink
 from connector.sandbox.respondents import answer
@@ -58,6 +58,11 @@ def _print_run(title: str, result: RunResult, requests: dict[str, int]) -> None:
     for plan in result.surveys:
         skipped = ", ".join(f"{n} {reason}" for reason, n in plan.suppressed.most_common(4)) or "none"
         print(f"  survey {plan.survey!r}: {plan.pending} invitations queued; not surveyed: {skipped}")
+    if result.inner is not None and (result.inner.created or result.inner.closed):
+        print(f"  inner loop  {result.inner.created} follow-ups opened for unhappy customers (owned by the ticket's "
+              f"group), {result.inner.closed} closed by the desk")
+    if result.inner is not None and result.inner.metrics is not None and result.inner.metrics.detractors:
+        print(f"  loop        {loop_line(result.inner.metrics)}")
     for w in result.write_backs:
         print(f"  write-back {w.system:<11} {w.written} tickets got the answer as an internal note"
               + (f", {w.failed} to retry ({next(iter(w.errors))})" if w.failed else ""))
@@ -85,6 +90,22 @@ def _desk_activity(sn: ServiceNowSimulator, jira: JiraSimulator, rng: random.Ran
             resolve(ident(t), now - timedelta(seconds=rng.randint(1, 30)))
             done[name].append(f"{t.number if name == 'servicenow' else ident(t)} reopened and resolved again")
     return done
+
+
+def _close_follow_ups(sn: ServiceNowSimulator, jira: JiraSimulator, rng: random.Random) -> int:
+    """The desks call back about half of the unhappy customers and close those follow-ups."""
+    now = datetime.now(UTC)
+    tasks = sorted(r["sys_id"] for r in sn.tables["incident_task"].values() if r["correlation_id"])
+    issues = sorted(jira.labelled("vloop-follow-up"))
+    closed = 0
+    for sys_id in rng.sample(tasks, len(tasks) // 2):
+        sn.set_fields("incident_task", sys_id, state="3", active="false", closed_at=now,
+                      close_notes="Called the customer; agreed on the fix")
+        closed += 1
+    for key in rng.sample(issues, len(issues) // 2):
+        jira.resolve(key, now)
+        closed += 1
+    return closed
 
 
 class _SurveyPage:
@@ -151,9 +172,11 @@ def run_demo(*, tickets: int = 300, seed: int = 7, state: str | None = None) -> 
         print("   Stored answers by score: " + ", ".join(f"{k}: {answered[k]}" for k in sorted(answered)))
         time.sleep(1.1)  # the simulated desk acts after the first run started
         activity = _desk_activity(sn, jira, random.Random(seed))
+        closed = _close_follow_ups(sn, jira, random.Random(seed))
         print("\n2. Meanwhile the service desks work on:")
         for name, lines in activity.items():
             print(f"  {name:<11} " + "; ".join(lines))
+        print(f"  and close {closed} of the follow-ups vloop opened for unhappy customers")
         second = counted()
         _print_run("3. Second sync: only what changed (a reopened ticket resolved again is a new resolution)",
                    second, _last)
@@ -170,8 +193,7 @@ def run_demo(*, tickets: int = 300, seed: int = 7, state: str | None = None) -> 
             ok = False
         print(f"\nThe local mail sink received {len(sink.messages)} invitation(s); e.g. "
               f"{sink.messages[0]['Subject']!r}." if sink.messages else "\nThe local mail sink received nothing.")
-        print("Next steps (being built): scores written back on the tickets, follow-ups for detractors, "
-              "the CSI register.")
+        print("Next step (being built): the outer loop, improvements in a CSI register.")
         if outcome["answered"] == 0 or sum(answered.values()) != outcome["answered"]:
             print(f"\nUnexpected: {outcome['answered']} answers submitted, {sum(answered.values())} stored")
             ok = False

@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -219,3 +220,36 @@ write_backs = Table(
     Column("updated_at", UTCDateTime, nullable=False),
 )
 Index("ix_write_backs_pending", write_backs.c.system, write_backs.c.state)
+
+scores = Table(
+    "scores", metadata,
+    Column("response_id", Integer, ForeignKey("responses.id"), primary_key=True),
+    Column("answered_at", UTCDateTime, nullable=False),  # of the response scored: a changed answer is rescored
+    Column("band", String(20), nullable=False),
+    Column("sentiment", Float),  # VADER compound, -1..1; null when the comment is not scored
+    Column("sentiment_label", String(10)),  # negative | neutral | positive
+    Column("unscored", String(100)),  # why there is no sentiment (language, no comment)
+    Column("themes", JSON, nullable=False),  # theme ids
+    Column("comment_redacted", Text),  # the comment without emails, phone numbers and the requester's name
+    Column("scored_at", UTCDateTime, nullable=False),
+)
+
+follow_ups = Table(
+    "follow_ups", metadata,
+    Column("response_id", Integer, ForeignKey("responses.id"), primary_key=True),
+    Column("system", String(100), nullable=False),
+    Column("ticket_id", String(200), nullable=False),  # the ticket the unhappy answer was about
+    Column("correlation", String(100), nullable=False, unique=True),  # also on the follow-up in the system
+    Column("state", String(20), nullable=False),  # pending (to create) | open | closed
+    Column("remote_id", String(200)),
+    Column("remote_number", String(100)),
+    Column("detractor_at", UTCDateTime, nullable=False),  # when the answer was given
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime),  # in the system
+    Column("closed_at", UTCDateTime),
+    Column("outcome", String(300)),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("error", Text),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+Index("ix_follow_ups_state", follow_ups.c.system, follow_ups.c.state)

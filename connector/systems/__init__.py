@@ -9,7 +9,15 @@ from typing import Any, Protocol
 
 from connector.config import NativeSurvey
 from connector.mapping import Mapping
-from connector.model import Cursor, NativePage, WriteBackItem, WriteBackOutcome
+from connector.model import (
+    Cursor,
+    FollowUpRef,
+    FollowUpRequest,
+    FollowUpState,
+    NativePage,
+    WriteBackItem,
+    WriteBackOutcome,
+)
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,12 @@ class Source(Protocol):
 
     def write_back(self, items: Sequence[WriteBackItem]) -> dict[int, WriteBackOutcome]:
         """Put each item's values (and its note, once) on its ticket; an outcome per item key."""
+
+    def create_follow_up(self, request: FollowUpRequest) -> FollowUpRef:
+        """The follow-up with this correlation key: found if it exists, else created and linked."""
+
+    def follow_up_states(self, remote_ids: list[str]) -> dict[str, FollowUpState]:
+        """Current state of these follow-ups, 100 per request."""
 
     def post_comment(self, ticket_id: str, body: str) -> None:
         """Add a comment the customer sees (never repeated after it may have been stored)."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import orjson
@@ -25,7 +25,16 @@ from connector.config import BasicAuth, BearerAuth, JiraSystem, JiraTokenAuth, N
 from connector.errors import AuthError, RequestError, ResponseError, SystemError_
 from connector.http import Caller, RetryableStatus, classify, is_retryable
 from connector.mapping import Mapping, parse_datetime, read_path
-from connector.model import Cursor, NativeAnswer, NativePage, WriteBackItem, WriteBackOutcome
+from connector.model import (
+    Cursor,
+    FollowUpRef,
+    FollowUpRequest,
+    FollowUpState,
+    NativeAnswer,
+    NativePage,
+    WriteBackItem,
+    WriteBackOutcome,
+)
 from connector.systems import RawPage
 
 log = logging.getLogger("vloop.jira")
@@ -42,6 +51,7 @@ HINTS = {
 }
 FEEDBACK_TYPES = {"com.atlassian.servicedesk:sd-request-feedback": "rating",
                   "com.atlassian.servicedesk:sd-request-feedback-date": "date"}
+FOLLOW_UP_LABEL = "vloop-follow-up"  # on every follow-up issue: kept out of the pull, never surveyed
 DC_WINDOW = 5000  # re-anchor a Data Center search before its result window (10,000 by default) ends
 
 
@@ -168,6 +178,7 @@ class JiraSource:
     def _jql(self, since: datetime, until: datetime | None) -> str:
         clause = self.mapping.resolved.field
         parts = [f"({p})" for p in (self.config.jql, self.mapping.resolved.jql) if p]
+        parts.append(f'(labels IS EMPTY OR labels NOT IN ("{FOLLOW_UP_LABEL}"))')  # our own follow-ups
         parts.append(f"{clause} >= {epoch_ms(since)}")
         if until is not None:
             parts.append(f"{clause} <= {epoch_ms(until)}")
@@ -418,6 +429,62 @@ class JiraSource:
             if exc.status != 404:
                 raise
         return self._platform_comment_has(platform, item.reference)
+
+    def create_follow_up(self, request: FollowUpRequest) -> FollowUpRef:
+        """An issue labelled with the correlation key, linked to the ticket; found by label if it exists."""
+        if self.client is None:
+            self.connect()
+        target = self.config.follow_up
+        labels = [FOLLOW_UP_LABEL, request.correlation]
+        found = self._search("search/jql" if self.cloud else "search", {
+            "jql": f'labels = "{request.correlation}"', "maxResults": 1, "fields": "created,issuelinks"})["issues"]
+        if found:
+            issue = found[0]
+            links = (issue.get("fields") or {}).get("issuelinks") or []
+            if not any(request.ticket_number in (str((link.get(side) or {}).get("key")) for side in
+                                                 ("inwardIssue", "outwardIssue")) for link in links):
+                self._link(str(issue["key"]), request.ticket_number)  # the earlier run stopped before the link
+            created = parse_datetime((issue.get("fields") or {}).get("created")) or datetime.now(UTC)
+            return FollowUpRef(str(issue["id"]), str(issue["key"]), created)
+        project = target.project or request.ticket_number.rsplit("-", 1)[0]
+        description = f"{request.description}\nDue: {request.due_at:%Y-%m-%d %H:%M} UTC"
+        fields: dict[str, Any] = {"project": {"key": project}, "issuetype": {"name": target.issue_type},
+                                  "summary": request.summary, "description": description,
+                                  "labels": labels, "duedate": request.due_at.strftime("%Y-%m-%d")}
+        try:
+            created_issue = self._rest("POST", f"{self.url}/rest/api/2/issue", {"fields": fields}) or {}
+        except RequestError as exc:
+            if exc.status != 400 or "duedate" not in str(exc):
+                raise
+            # The due date is not on the project's create screen: it stays in the description.
+            fields.pop("duedate")
+            created_issue = self._rest("POST", f"{self.url}/rest/api/2/issue", {"fields": fields}) or {}
+        key = str(created_issue.get("key"))
+        self._link(key, request.ticket_number)
+        return FollowUpRef(str(created_issue.get("id")), key, datetime.now(UTC))
+
+    def _link(self, follow_up: str, ticket: str) -> None:
+        self._rest("POST", f"{self.url}/rest/api/2/issueLink", {
+            "type": {"name": self.config.follow_up.link_type}, "inwardIssue": {"key": follow_up},
+            "outwardIssue": {"key": ticket}})
+
+    def follow_up_states(self, remote_ids: list[str]) -> dict[str, FollowUpState]:
+        """Closed once the issue's status is in the done category; the outcome is its resolution."""
+        out: dict[str, FollowUpState] = {}
+        ids = [i for i in remote_ids if i.isdigit()]
+        for start in range(0, len(ids), 100):
+            chunk = ids[start:start + 100]
+            body = self._search("search/jql" if self.cloud else "search", {
+                "jql": f"id in ({', '.join(chunk)})", "maxResults": len(chunk),
+                "fields": "status,resolution,resolutiondate"})
+            for issue in body["issues"]:
+                f = issue.get("fields") or {}
+                done = ((f.get("status") or {}).get("statusCategory") or {}).get("key") == "done"
+                resolution = (f.get("resolution") or {}).get("name")
+                out[str(issue["id"])] = FollowUpState(
+                    str(issue["id"]), (parse_datetime(f.get("resolutiondate")) or datetime.now(UTC)) if done else None,
+                    str(resolution or (f.get("status") or {}).get("name") or "") if done else None)
+        return out
 
     def _comment_urls(self, ticket_id: str) -> tuple[str, str]:
         _issue_id(ticket_id)

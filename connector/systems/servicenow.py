@@ -26,7 +26,16 @@ from connector.config import BasicAuth, NativeSurvey, OAuthClientCredentials, Se
 from connector.errors import AuthError, RequestError, ResponseError, SystemError_, TransientError
 from connector.http import Caller
 from connector.mapping import Mapping, parse_datetime
-from connector.model import Cursor, NativeAnswer, NativePage, WriteBackItem, WriteBackOutcome
+from connector.model import (
+    Cursor,
+    FollowUpRef,
+    FollowUpRequest,
+    FollowUpState,
+    NativeAnswer,
+    NativePage,
+    WriteBackItem,
+    WriteBackOutcome,
+)
 from connector.redact import redact, register_secret
 from connector.systems import RawPage
 
@@ -34,6 +43,7 @@ log = logging.getLogger("vloop.servicenow")
 SN_TIME = "%Y-%m-%d %H:%M:%S"
 SYS_ID = re.compile(r"[0-9a-f]{32}")
 BATCH_ITEMS = 100  # requests per Batch API call
+TASK_CLOSED = frozenset({"3", "4", "7"})  # task states Closed Complete, Closed Incomplete, Closed Skipped
 BATCH_ROUNDS = 3  # calls for the items the instance left unserviced
 HINTS = {
     400: "check the table name and the mapping's encoded query (resolved.query) and field names",
@@ -98,6 +108,14 @@ class _OAuth(requests.auth.AuthBase):
         return request
 
 
+def _field(row: dict[str, Any], name: str, *, display: bool = False) -> str:
+    """A value of a `sysparm_display_value=all` answer: {"value", "display_value"} per field."""
+    value = row.get(name)
+    if isinstance(value, dict):
+        return str(value.get("display_value" if display else "value") or "")
+    return str(value or "")
+
+
 def _columns(body: dict[str, Any]) -> list[str]:
     """The columns a write-back PATCH sets (the journal field reads back empty, so it is not checked)."""
     return [c for c in body if c != "work_notes"]
@@ -148,6 +166,7 @@ class ServiceNowSource:
         self.base_url = str(config.url).rstrip("/")
         self.caller = caller or Caller(name, config.http, hints=HINTS)
         self.page_size = config.pull.page_size or mapping.page_size
+        self._groups: dict[str, str | None] = {}  # assignment group name -> sys_id
         # No session cookies: JSESSIONID / BIGipServerpool pin every request to one node, where one
         # transaction per session runs at a time (shared reference reliability-security.md §6).
         self.caller.session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
@@ -363,6 +382,56 @@ class ServiceNowSource:
                 texts.setdefault(str(row.get("element_id")), []).append(str(row.get("value", "")))
             found |= {i.key for i in chunk if any(i.reference in t for t in texts.get(i.ticket_id, []))}
         return found
+
+    def create_follow_up(self, request: FollowUpRequest) -> FollowUpRef:
+        """An incident_task (or the configured table) under the ticket, owned by the ticket's group."""
+        target = self.config.follow_up
+        existing = self._get(target.table, {
+            "sysparm_query": f"correlation_id={request.correlation.replace('^', '')}",
+            "sysparm_fields": "sys_id,number,sys_created_on", "sysparm_limit": "1", "sysparm_no_count": "true"})
+        if not existing:
+            body: dict[str, Any] = {
+                target.parent_field: _sys_id(request.ticket_id), "short_description": request.summary,
+                "description": request.description, "due_date": sn_time(request.due_at),
+                "correlation_id": request.correlation, "correlation_display": "Virtuous Loop"}
+            group = self._group_id(request.group)
+            if group:
+                body["assignment_group"] = group
+            response = self.caller.request("POST", self.table_url(target.table), replay=False, json=body,
+                                           params={"sysparm_fields": "sys_id,number,sys_created_on"})
+            existing = [self.caller.json(response, "POST").get("result") or {}]
+        row = existing[0]
+        return FollowUpRef(remote_id=str(row.get("sys_id")), number=str(row.get("number") or ""),
+                           created_at=parse_datetime(row.get("sys_created_on")) or datetime.now(UTC))
+
+    def _group_id(self, name: str | None) -> str | None:
+        if not name:
+            return None
+        if name not in self._groups:
+            rows = self._get("sys_user_group", {"sysparm_query": f"name={name.replace('^', '')}",
+                                                "sysparm_fields": "sys_id", "sysparm_limit": "1"})
+            self._groups[name] = str(rows[0]["sys_id"]) if rows else None
+        return self._groups[name]
+
+    def follow_up_states(self, remote_ids: list[str]) -> dict[str, FollowUpState]:
+        """Closed when the task is no longer active (Closed Complete / Incomplete / Skipped)."""
+        table, out = self.config.follow_up.table, {}
+        for start in range(0, len(remote_ids), 100):
+            chunk = [_sys_id(i) for i in remote_ids[start:start + 100]]
+            rows = self._get(table, {"sysparm_query": f"sys_idIN{','.join(chunk)}",
+                                     "sysparm_fields": "sys_id,state,active,closed_at,close_notes,sys_updated_on",
+                                     "sysparm_display_value": "all", "sysparm_limit": str(len(chunk)),
+                                     "sysparm_no_count": "true"})
+            for row in rows:
+                state, active = _field(row, "state"), _field(row, "active")
+                closed = active == "false" or state in TASK_CLOSED
+                at = parse_datetime(_field(row, "closed_at")) or parse_datetime(_field(row, "sys_updated_on"))
+                label = _field(row, "state", display=True)
+                notes = _field(row, "close_notes")
+                out[_field(row, "sys_id")] = FollowUpState(
+                    _field(row, "sys_id"), at if closed else None,
+                    (f"{label}: {notes}" if notes else label)[:300] if closed else None)
+        return out
 
     def post_comment(self, ticket_id: str, body: str) -> None:
         """An Additional comment (`comments`, customer-visible; `work_notes` are internal) on the record."""

@@ -60,7 +60,8 @@ SCHEMAS: dict[str, dict[str, FieldSpec]] = {
     "incident_task": {
         "number": S, "incident": ref("incident"), "short_description": S, "description": S, "state": N,
         "priority": N, "assigned_to": USER, "assignment_group": ref("sys_user_group"), "opened_at": D,
-        "closed_at": D, "active": B, "comments": J, "work_notes": J,
+        "closed_at": D, "active": B, "comments": J, "work_notes": J, "due_date": D, "close_notes": S,
+        "correlation_id": S, "correlation_display": S,
     },
     "sys_journal_field": {"element_id": FieldSpec("GUID"), "element": S, "value": S, "name": S},
     "asmt_metric_type": {"name": S, "table": S, "active": B},
@@ -94,6 +95,8 @@ CHOICES: dict[tuple[str, str], dict[str, str]] = {
     ("incident", "contact_type"): {"email": "Email", "phone": "Phone", "self-service": "Self-service",
                                    "chat": "Chat", "walk-in": "Walk-in"},
 }
+CHOICES[("incident_task", "state")] = {"1": "Open", "2": "Work in Progress", "3": "Closed Complete",
+                                       "4": "Closed Incomplete", "7": "Closed Skipped"}
 CHOICES[("incident", "incident_state")] = CHOICES[("incident", "state")]
 CHOICES[("incident", "urgency")] = CHOICES[("incident", "impact")]
 DEFAULTS: dict[str, dict[str, str]] = {

@@ -1,0 +1,201 @@
+"""Step: the inner loop. Each unhappy answer (the `inner_loop.detractor` rule) gets one follow-up in the
+ticket's own system, owned by the ticket's group with a due date, and later runs track it to closure.
+
+Exactly once: a `follow_ups` row per answer with a correlation key (`vloop-fu-<response id>`) that is
+also written on the follow-up (ServiceNow `correlation_id`, a Jira label), and the system is searched
+for that key before anything is created, so a crash or a timeout after the create never makes a
+second one. The loop metrics (share followed up, time to follow-up, closure, on time) come from the
+same rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, select, update
+
+from connector import failpoints
+from connector.analytics.metrics import FollowUpFacts, LoopMetrics, loop_metrics
+from connector.config import RESPONSE_SYMBOLS, Config, InnerLoop
+from connector.errors import VloopError
+from connector.expression import Expression, compile_expression
+from connector.model import FollowUpRequest
+from connector.store import Store
+from connector.store.repo import _insert
+from connector.store.schema import follow_ups, invitations, persons, responses, scores, tickets
+from connector.systems import Source
+
+log = logging.getLogger("vloop.inner")
+PER_RUN = 500  # follow-ups created per system and run: a first run over a backlog does not flood a desk
+COMMENT_LIMIT = 2000
+
+
+@dataclass
+class InnerLoopReport:
+    detractors: int = 0  # new unhappy answers found this run
+    created: int = 0
+    closed: int = 0
+    failed: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    metrics: LoopMetrics | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        m = self.metrics
+        return {"detractors": self.detractors, "created": self.created, "closed": self.closed,
+                "failed": self.failed, "errors": dict(self.errors.most_common(5)),
+                "metrics": None if m is None else {
+                    "detractors": m.detractors, "follow_up_rate": m.follow_up_rate.value,
+                    "closure_rate": m.closure_rate.value,
+                    "on_time_rate": m.on_time_rate.value if m.on_time_rate else None,
+                    "median_time_to_follow_up_h": _hours(m.median_time_to_follow_up.value),
+                    "median_time_to_close_h": _hours(m.median_time_to_close.value)}}
+
+
+def rule_values(row: Any, kind: str) -> dict[str, Any]:
+    """What a detractor rule sees of one answer (connector.config.RESPONSE_SYMBOLS)."""
+    values: dict[str, Any] = {"score": row.score, "kind": kind, "band": row.band, "nps": None, "csat": None,
+                              "ces": None, "sentiment": row.sentiment_label, "sentiment_score": row.sentiment,
+                              "themes": list(row.themes or []), "has_comment": bool(row.comment),
+                              "survey": row.survey, "system": row.system, "source": row.source}
+    if kind in ("nps", "csat", "ces"):
+        values[kind] = row.score
+    return values
+
+
+def run_inner_loop(store: Store, config: Config, sources: dict[str, Source], now: datetime) -> InnerLoopReport:
+    spec = config.inner_loop
+    report = InnerLoopReport()
+    if spec is None:
+        return report
+    rule = compile_expression(spec.detractor, RESPONSE_SYMBOLS)
+    report.detractors = _find_detractors(store, config, spec, rule, now)
+    for system, source in sources.items():
+        _create(store, system, source, now, report)
+        _track(store, system, source, now, report)
+    report.metrics = _metrics(store, spec, now)
+    for error, count in report.errors.most_common(3):
+        log.error("%d follow-ups could not be created: %s", count, error)
+    return report
+
+
+def _find_detractors(store: Store, config: Config, spec: InnerLoop, rule: Expression, now: datetime) -> int:
+    kinds = {name: s.kind for name, s in config.surveys.items()}
+    stmt = (select(responses.c.id, responses.c.score, responses.c.comment, responses.c.source,
+                   responses.c.submitted_at, invitations.c.survey, invitations.c.system, invitations.c.ticket_id,
+                   scores.c.band, scores.c.sentiment, scores.c.sentiment_label, scores.c.themes)
+            .select_from(responses.join(invitations, invitations.c.id == responses.c.invitation_id)
+                         .join(scores, and_(scores.c.response_id == responses.c.id,
+                                            scores.c.answered_at == responses.c.submitted_at))
+                         .outerjoin(follow_ups, follow_ups.c.response_id == responses.c.id))
+            .where(follow_ups.c.response_id.is_(None), responses.c.submitted_at >= now - spec.within,
+                   invitations.c.system.in_(list(config.systems))))
+    found = 0
+    with store.engine.begin() as conn:
+        for row in conn.execute(stmt).all():
+            if spec.surveys is not None and row.survey not in spec.surveys:
+                continue
+            if not rule(rule_values(row, kinds.get(row.survey, ""))):
+                continue
+            conn.execute(_insert(conn, follow_ups).on_conflict_do_nothing(index_elements=["response_id"]), {
+                "response_id": row.id, "system": row.system, "ticket_id": row.ticket_id,
+                "correlation": f"vloop-fu-{row.id}", "state": "pending", "detractor_at": row.submitted_at,
+                "due_at": row.submitted_at + spec.due_in, "attempts": 0, "updated_at": now})
+            found += 1
+    return found
+
+
+def _create(store: Store, system: str, source: Source, now: datetime, report: InnerLoopReport) -> None:
+    stmt = (select(follow_ups, responses.c.score, responses.c.comment, invitations.c.survey, tickets.c.number,
+                   tickets.c.title, tickets.c.group_name, persons.c.name, scores.c.band, scores.c.themes,
+                   scores.c.sentiment_label)
+            .select_from(follow_ups.join(responses, responses.c.id == follow_ups.c.response_id)
+                         .join(invitations, invitations.c.id == responses.c.invitation_id)
+                         .join(tickets, and_(tickets.c.system == follow_ups.c.system,
+                                             tickets.c.id == follow_ups.c.ticket_id))
+                         .outerjoin(persons, persons.c.key == invitations.c.person_key)
+                         .outerjoin(scores, scores.c.response_id == responses.c.id))
+            .where(follow_ups.c.system == system, follow_ups.c.state == "pending")
+            .order_by(follow_ups.c.response_id).limit(PER_RUN))
+    with store.engine.connect() as conn:
+        rows = conn.execute(stmt).all()
+    for row in rows:
+        _set(store, row.response_id, attempts=row.attempts + 1, updated_at=now)  # before: a crash is looked up
+        try:
+            ref = source.create_follow_up(_request(row))
+            failpoints.hit("inner.follow_up_created")
+        except (VloopError, ValueError) as exc:
+            _set(store, row.response_id, error=str(exc), updated_at=now)
+            report.failed += 1
+            report.errors[str(exc)] += 1
+            continue
+        _set(store, row.response_id, state="open", remote_id=ref.remote_id, remote_number=ref.number,
+             created_at=ref.created_at, error=None, updated_at=now)
+        report.created += 1
+
+
+def _request(row: Any) -> FollowUpRequest:
+    who = row.name or "the customer"
+    comment = (row.comment or "").strip()
+    if len(comment) > COMMENT_LIMIT:
+        comment = comment[:COMMENT_LIMIT] + "…"
+    lines = [f"{who} answered the \"{row.survey}\" survey about {row.number} ({row.title or 'no title'}) with "
+             f"{row.score} ({row.band}).",
+             f"Comment: {comment}" if comment else "No comment was left.",
+             f"Themes: {', '.join(row.themes)}" if row.themes else "",
+             "",
+             f"Please contact {who}, find out what went wrong and what would put it right, and close this "
+             "follow-up with what was done. Virtuous Loop tracks it and reports the loop metrics.",
+             f"Correlation: {row.correlation}"]
+    return FollowUpRequest(correlation=row.correlation, ticket_id=row.ticket_id, ticket_number=row.number or "",
+                           group=row.group_name, summary=f"Follow up: {who} was unhappy with {row.number}"[:160],
+                           description="\n".join(line for line in lines if line is not None), due_at=row.due_at)
+
+
+def _track(store: Store, system: str, source: Source, now: datetime, report: InnerLoopReport) -> None:
+    with store.engine.connect() as conn:
+        open_rows = conn.execute(select(follow_ups.c.response_id, follow_ups.c.remote_id).where(
+            follow_ups.c.system == system, follow_ups.c.state == "open")).all()
+    if not open_rows:
+        return
+    try:
+        states = source.follow_up_states([r.remote_id for r in open_rows if r.remote_id])
+    except VloopError as exc:
+        report.errors[f"{system}: cannot read follow-up states: {exc}"] += 1
+        return
+    for row in open_rows:
+        state = states.get(row.remote_id or "")
+        if state is not None and state.closed_at is not None:
+            _set(store, row.response_id, state="closed", closed_at=state.closed_at, outcome=state.outcome,
+                 updated_at=now)
+            report.closed += 1
+
+
+def _metrics(store: Store, spec: InnerLoop, now: datetime) -> LoopMetrics:
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(follow_ups.c.detractor_at, follow_ups.c.created_at, follow_ups.c.closed_at)).all()
+    facts = [FollowUpFacts(r.detractor_at, r.created_at if r.created_at else None,
+                           r.closed_at if r.created_at and r.closed_at else None) for r in rows]
+    return loop_metrics(_consistent(facts), due_in=spec.due_in, as_of=now, min_n=1)
+
+
+def _consistent(facts: list[FollowUpFacts]) -> list[FollowUpFacts]:
+    """System clocks differ a little: a follow-up created "before" the answer counts as created at it."""
+    out = []
+    for f in facts:
+        created = max(f.created_at, f.detractor_at) if f.created_at else None
+        closed = max(f.closed_at, created) if f.closed_at and created else None
+        out.append(FollowUpFacts(f.detractor_at, created, closed))
+    return out
+
+
+def _set(store: Store, response_id: int, **values: Any) -> None:
+    with store.engine.begin() as conn:
+        conn.execute(update(follow_ups).where(follow_ups.c.response_id == response_id).values(**values))
+
+
+def _hours(value: timedelta | None) -> float | None:
+    return round(value.total_seconds() / 3600, 1) if value is not None else None

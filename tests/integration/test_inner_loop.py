@@ -1,0 +1,163 @@
+"""The inner loop: every unhappy answer gets one follow-up in the ticket's own system, owned by its group,
+tracked until the desk closes it; created once across reruns, timeouts and crashes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from connector.config import load
+from connector.loop.run import sync
+from connector.sandbox.server import Fault
+from connector.store import Store
+from connector.store.schema import follow_ups, invitations, responses, scores, tickets
+from tests.conftest import ENV, write_config
+from tests.integration.helpers import site
+from tests.integration.test_survey_loop import ROOT, recent
+
+INNER = {"detractor": "csat <= 2", "due_in": "2d"}
+
+
+def loop_config(tmp_path, url, systems, **inner):
+    return write_config(tmp_path, url, systems, surveys={"native": {"kind": "csat", "channel": "native"}},
+                        inner_loop={**INNER, **inner})
+
+
+def detractors(url: str) -> dict[str, dict]:
+    """ticket id -> the stored unhappy answer, by the rule csat <= 2."""
+    store = Store.open(url)
+    stmt = (select(responses.c.id, responses.c.score, invitations.c.ticket_id, tickets.c.number,
+                   tickets.c.group_name)
+            .select_from(responses.join(invitations, invitations.c.id == responses.c.invitation_id)
+                         .join(tickets, (tickets.c.system == invitations.c.system)
+                               & (tickets.c.id == invitations.c.ticket_id)))
+            .where(responses.c.score <= 2))
+    with store.engine.connect() as conn:
+        out = {r.ticket_id: dict(r._mapping) for r in conn.execute(stmt)}
+    store.close()
+    return out
+
+
+def rows(url: str) -> dict[int, dict]:
+    store = Store.open(url)
+    with store.engine.connect() as conn:
+        out = {r["response_id"]: dict(r) for r in conn.execute(select(follow_ups)).mappings()}
+    store.close()
+    return out
+
+
+def tasks(sim) -> list[dict]:
+    return [r for r in sim.tables["incident_task"].values() if r["correlation_id"].startswith("vloop-fu-")]
+
+
+def test_servicenow_one_task_per_unhappy_answer_tracked_to_closure(tmp_path, state_url):
+    with site("servicenow", recent(200, seed=91)) as sn:
+        loaded = load(loop_config(tmp_path, state_url, {"servicenow": sn.system()}), env=ENV)
+        store = Store.open(state_url)
+        first = sync(loaded, store)
+        unhappy = detractors(state_url)
+        made = tasks(sn.sim)
+        assert unhappy and first.inner.detractors == first.inner.created == len(unhappy) == len(made)
+        groups = {g["sys_id"]: g["name"] for g in sn.sim.tables["sys_user_group"].values()}
+        for task in made:
+            answer = unhappy[task["incident"]]
+            assert task["correlation_id"] == f"vloop-fu-{answer['id']}"
+            assert groups[task["assignment_group"]] == answer["group_name"]  # the ticket's own group owns it
+            assert task["due_date"] and answer["number"] in task["description"]
+        again = sync(loaded, store)
+        assert again.inner.created == 0 and len(tasks(sn.sim)) == len(made)
+        # The desk closes one follow-up: the next run sees it closed, with what was done.
+        closed = made[0]
+        sn.sim.set_fields("incident_task", closed["sys_id"], state="3", active="false",
+                          closed_at=datetime.now(UTC), close_notes="Called the customer, fixed the VPN profile")
+        third = sync(loaded, store)
+        store.close()
+    assert third.inner.closed == 1
+    row = next(r for r in rows(state_url).values() if r["remote_id"] == closed["sys_id"])
+    assert row["state"] == "closed" and row["outcome"] == "Closed Complete: Called the customer, fixed the VPN profile"
+    metrics = third.inner.metrics
+    assert metrics.detractors == len(made) and metrics.follow_up_rate.value == 100.0
+    assert metrics.closure_rate.value == pytest.approx(100 / len(made), abs=0.01)
+
+
+def test_a_create_that_timed_out_is_found_not_repeated(tmp_path, sqlite_url):
+    with site("servicenow", recent(200, seed=92)) as sn:
+        sn.server.faults.inject(Fault("delay", method="POST", path_contains="/table/incident_task", delay_s=1.5))
+        system = sn.system(http={"read_timeout": 0.5, "retry": {"max_wait": "200ms"}})
+        loaded = load(loop_config(tmp_path, sqlite_url, {"servicenow": system}), env=ENV)
+        store = Store.open(sqlite_url)
+        first = sync(loaded, store)
+        unhappy = detractors(sqlite_url)
+        deadline = time.monotonic() + 10
+        while len(tasks(sn.sim)) < len(unhappy):  # the instance finishes the slow create
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        second = sync(loaded, store, now=datetime.now(UTC) + timedelta(minutes=5))
+        store.close()
+        made = tasks(sn.sim)
+    assert first.inner.failed == 1 and first.status == "partial"
+    assert second.inner.created == 1 and len(made) == len(unhappy)
+    assert len({t["correlation_id"] for t in made}) == len(made)
+
+
+def test_killed_after_creating_then_rerun_creates_nothing_twice(tmp_path, sqlite_url):
+    with site("servicenow", recent(200, seed=93)) as sn:
+        cfg = loop_config(tmp_path, sqlite_url, {"servicenow": sn.system()})
+        env = {**os.environ, **ENV, "PYTHONPATH": str(ROOT)}
+        killed = subprocess.run([sys.executable, "-m", "connector", "-c", str(cfg), "sync"],
+                                env={**env, "VLOOP_FAILPOINTS": "inner.follow_up_created=2"},
+                                capture_output=True, text=True, timeout=120)
+        assert killed.returncode == 86, killed.stderr
+        rerun = subprocess.run([sys.executable, "-m", "connector", "-c", str(cfg), "sync"], env=env,
+                               capture_output=True, text=True, timeout=120)
+        assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+        made = tasks(sn.sim)
+    assert len(made) == len(detractors(sqlite_url)) == len({t["correlation_id"] for t in made})
+    assert all(r["state"] == "open" and r["remote_id"] for r in rows(sqlite_url).values())
+
+
+def test_a_rule_over_sentiment_and_themes(tmp_path, sqlite_url):
+    with site("servicenow", recent(200, seed=94)) as sn:
+        numbers = {r["sys_id"]: r for r in sn.sim.tables["incident"].values() if r["state"] == "6"}
+        quiet = sorted(set(numbers) - {i["trigger_id"] for i in sn.sim.tables["asmt_assessment_instance"].values()})
+        sn.sim.take_survey(quiet[0], 4, "Fine, but it took too long and nobody called me back")
+        sn.sim.take_survey(quiet[1], 5, "Great help, thanks!")
+        loaded = load(loop_config(tmp_path, sqlite_url, {"servicenow": sn.system()},
+                                  detractor="sentiment == 'negative' or 'slow' in themes"), env=ENV)
+        store = Store.open(sqlite_url)
+        sync(loaded, store)
+        with store.engine.connect() as conn:
+            themed = {r.response_id for r in conn.execute(select(scores.c.response_id, scores.c.themes))
+                      if "slow" in r.themes}
+        store.close()
+        parents = {t["incident"] for t in tasks(sn.sim)}
+    assert quiet[0] in parents and quiet[1] not in parents  # a 4 with a complaint still gets a call
+    assert themed and len(parents) >= len(themed)
+
+
+def test_jira_follow_up_issue_is_linked_and_never_pulled_as_a_ticket(tmp_path, sqlite_url):
+    with site("jira", recent(200, seed=95)) as jira:
+        loaded = load(loop_config(tmp_path, sqlite_url, {"jira": jira.system()}), env=ENV)
+        store = Store.open(sqlite_url)
+        first = sync(loaded, store)
+        made = {r["remote_number"]: r for r in rows(sqlite_url).values()}
+        assert first.inner.created == len(made) == len(detractors(sqlite_url)) > 0
+        key = sorted(made)[0]
+        issue = jira.sim.issue(key)
+        assert "vloop-follow-up" in issue["fields"]["labels"] and made[key]["correlation"] in issue["fields"]["labels"]
+        linked = {link.get("outwardIssue", {}).get("key") for link in issue["fields"]["issuelinks"]}
+        assert linked == {next(d["number"] for d in detractors(sqlite_url).values()
+                               if d["id"] == made[key]["response_id"])}
+        jira.sim.resolve(key)  # the desk closes the follow-up
+        second = sync(loaded, store, now=datetime.now(UTC) + timedelta(minutes=1))
+        with store.engine.connect() as conn:
+            pulled = {r.number for r in conn.execute(select(tickets.c.number))}
+        store.close()
+    assert second.inner.closed == 1 and second.inner.created == 0
+    assert key not in pulled  # our own follow-up is not a ticket to survey

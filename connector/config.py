@@ -332,6 +332,9 @@ class SurveyConfig(Strict):
     """One survey definition: what is asked, of whom, when and how."""
 
     kind: Literal["nps", "csat", "ces"] = Field(description="nps 0-10, csat 1-5, ces 1-7 (CES 2.0).")
+    trigger: Literal["resolution", "follow_up_closed"] = Field(
+        "resolution", description="resolution: one invitation per resolved ticket; follow_up_closed: a recovery "
+        "survey, sent when the follow-up of an unhappy answer closes (no send_after, send_within or throttle).")
     channel: Literal["email", "comment", "webhook", "native"] = Field(
         "email", description="How invitations are delivered; native: the systems survey people themselves "
         "(JSM Satisfaction, ServiceNow surveys) and vloop collects the answers.")
@@ -465,6 +468,11 @@ class Config(Strict):
             if survey.channel == "native" and jira and survey.kind != "csat":
                 raise ValueError(f"surveys.{name}.kind: a native survey of Jira ({', '.join(jira)}) collects "
                                  "JSM Satisfaction ratings (1-5): use kind csat")
+        recovery = sorted(n for n, sv in self.surveys.items() if sv.trigger == "follow_up_closed")
+        if recovery and self.inner_loop is None:
+            raise ValueError(f"surveys {', '.join(recovery)} follow closed follow-ups: configure inner_loop")
+        if any(self.surveys[n].channel == "native" for n in recovery):
+            raise ValueError("a recovery survey (trigger: follow_up_closed) cannot be native: vloop sends it")
         emailed = sorted(n for n, sv in self.surveys.items() if sv.channel == "email")
         if emailed and self.channels.email is None:
             raise ValueError(f"surveys {', '.join(emailed)} send email: configure channels.email (smtp, from)")

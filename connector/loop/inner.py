@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import Connection, and_, select, update
 
 from connector import failpoints
 from connector.analytics.metrics import FollowUpFacts, LoopMetrics, loop_metrics
-from connector.config import RESPONSE_SYMBOLS, Config, InnerLoop
+from connector.config import RESPONSE_SYMBOLS, Config, InnerLoop, SurveyConfig
 from connector.errors import VloopError
 from connector.expression import Expression, compile_expression
 from connector.model import FollowUpRequest
@@ -39,6 +39,7 @@ class InnerLoopReport:
     detractors: int = 0  # new unhappy answers found this run
     created: int = 0
     closed: int = 0
+    resurveyed: int = 0
     failed: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     metrics: LoopMetrics | None = None
@@ -46,10 +47,10 @@ class InnerLoopReport:
     def as_dict(self) -> dict[str, Any]:
         m = self.metrics
         return {"detractors": self.detractors, "created": self.created, "closed": self.closed,
-                "failed": self.failed, "errors": dict(self.errors.most_common(5)),
+                "resurveyed": self.resurveyed, "failed": self.failed, "errors": dict(self.errors.most_common(5)),
                 "metrics": None if m is None else {
                     "detractors": m.detractors, "follow_up_rate": m.follow_up_rate.value,
-                    "closure_rate": m.closure_rate.value,
+                    "closure_rate": m.closure_rate.value, "recovery_rate": m.recovery_rate.value,
                     "on_time_rate": m.on_time_rate.value if m.on_time_rate else None,
                     "median_time_to_follow_up_h": _hours(m.median_time_to_follow_up.value),
                     "median_time_to_close_h": _hours(m.median_time_to_close.value)}}
@@ -73,10 +74,11 @@ def run_inner_loop(store: Store, config: Config, sources: dict[str, Source], now
         return report
     rule = compile_expression(spec.detractor, RESPONSE_SYMBOLS)
     report.detractors = _find_detractors(store, config, spec, rule, now)
+    recovery = {name: s for name, s in config.surveys.items() if s.trigger == "follow_up_closed"}
     for system, source in sources.items():
         _create(store, system, source, now, report)
-        _track(store, system, source, now, report)
-    report.metrics = _metrics(store, spec, now)
+        _track(store, system, source, recovery, now, report)
+    report.metrics = _metrics(store, config, spec, rule, now)
     for error, count in report.errors.most_common(3):
         log.error("%d follow-ups could not be created: %s", count, error)
     return report
@@ -155,10 +157,14 @@ def _request(row: Any) -> FollowUpRequest:
                            description="\n".join(line for line in lines if line is not None), due_at=row.due_at)
 
 
-def _track(store: Store, system: str, source: Source, now: datetime, report: InnerLoopReport) -> None:
+def _track(store: Store, system: str, source: Source, recovery: dict[str, SurveyConfig], now: datetime,
+           report: InnerLoopReport) -> None:
     with store.engine.connect() as conn:
-        open_rows = conn.execute(select(follow_ups.c.response_id, follow_ups.c.remote_id).where(
-            follow_ups.c.system == system, follow_ups.c.state == "open")).all()
+        open_rows = conn.execute(
+            select(follow_ups.c.response_id, follow_ups.c.remote_id, invitations)
+            .select_from(follow_ups.join(responses, responses.c.id == follow_ups.c.response_id)
+                         .join(invitations, invitations.c.id == responses.c.invitation_id))
+            .where(follow_ups.c.system == system, follow_ups.c.state == "open")).all()
     if not open_rows:
         return
     try:
@@ -169,27 +175,55 @@ def _track(store: Store, system: str, source: Source, now: datetime, report: Inn
     for row in open_rows:
         state = states.get(row.remote_id or "")
         if state is not None and state.closed_at is not None:
-            _set(store, row.response_id, state="closed", closed_at=state.closed_at, outcome=state.outcome,
-                 updated_at=now)
+            with store.engine.begin() as conn:  # closed and re-surveyed together: a crash does neither
+                invited = [_invite_recovery(conn, row, name, survey, now) for name, survey in recovery.items()]
+                conn.execute(update(follow_ups).where(follow_ups.c.response_id == row.response_id).values(
+                    state="closed", closed_at=state.closed_at, outcome=state.outcome, updated_at=now,
+                    recovery_invitation_id=invited[0] if invited else None))
             report.closed += 1
+            report.resurveyed += len(invited)
 
 
-def _metrics(store: Store, spec: InnerLoop, now: datetime) -> LoopMetrics:
+def _invite_recovery(conn: Connection, row: Any, name: str, survey: SurveyConfig, now: datetime) -> int:
+    """The recovery survey for the same ticket and person; delivered like any invitation, from now on."""
+    key = {"survey": name, "system": row.system, "ticket_id": row.ticket_id, "resolved_at": row.resolved_at}
+    conn.execute(_insert(conn, invitations).on_conflict_do_nothing(
+        index_elements=["survey", "system", "ticket_id", "resolved_at"]), {
+        **key, "person_key": row.person_key, "email": row.email, "language": row.language,
+        "channel": survey.channel, "state": "pending", "reason": "the follow-up of an unhappy answer closed",
+        "not_before": now, "attempts": 0, "reminders_sent": 0, "created_at": now, "updated_at": now})
+    found = conn.execute(select(invitations.c.id).where(
+        *(invitations.c[k] == v for k, v in key.items()))).scalar_one()
+    return int(found)
+
+
+def _metrics(store: Store, config: Config, spec: InnerLoop, rule: Expression, now: datetime) -> LoopMetrics:
+    """Loop metrics over every follow-up; recovered = the re-survey answer no longer meets the rule."""
+    kinds = {name: s.kind for name, s in config.surveys.items()}
+    stmt = (select(follow_ups.c.detractor_at, follow_ups.c.created_at, follow_ups.c.closed_at,
+                   responses.c.id.label("answered"), responses.c.score, responses.c.comment, responses.c.source,
+                   invitations.c.survey, invitations.c.system, scores.c.band, scores.c.sentiment,
+                   scores.c.sentiment_label, scores.c.themes)
+            .select_from(follow_ups.outerjoin(invitations, invitations.c.id == follow_ups.c.recovery_invitation_id)
+                         .outerjoin(responses, responses.c.invitation_id == invitations.c.id)
+                         .outerjoin(scores, scores.c.response_id == responses.c.id)))
     with store.engine.connect() as conn:
-        rows = conn.execute(select(follow_ups.c.detractor_at, follow_ups.c.created_at, follow_ups.c.closed_at)).all()
-    facts = [FollowUpFacts(r.detractor_at, r.created_at if r.created_at else None,
-                           r.closed_at if r.created_at and r.closed_at else None) for r in rows]
-    return loop_metrics(_consistent(facts), due_in=spec.due_in, as_of=now, min_n=1)
+        rows = conn.execute(stmt).all()
+    facts = []
+    for r in rows:
+        recovered = None
+        if r.answered is not None and r.band is not None:
+            recovered = not rule(rule_values(r, kinds.get(r.survey, "")))
+        facts.append(_consistent(r.detractor_at, r.created_at, r.closed_at, recovered))
+    return loop_metrics(facts, due_in=spec.due_in, as_of=now, min_n=1)
 
 
-def _consistent(facts: list[FollowUpFacts]) -> list[FollowUpFacts]:
+def _consistent(detractor_at: datetime, created_at: datetime | None, closed_at: datetime | None,
+                recovered: bool | None) -> FollowUpFacts:
     """System clocks differ a little: a follow-up created "before" the answer counts as created at it."""
-    out = []
-    for f in facts:
-        created = max(f.created_at, f.detractor_at) if f.created_at else None
-        closed = max(f.closed_at, created) if f.closed_at and created else None
-        out.append(FollowUpFacts(f.detractor_at, created, closed))
-    return out
+    created = max(created_at, detractor_at) if created_at else None
+    closed = max(closed_at, created) if closed_at and created else None
+    return FollowUpFacts(detractor_at, created, closed, recovered if closed else None)
 
 
 def _set(store: Store, response_id: int, **values: Any) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, select
@@ -50,7 +50,16 @@ class SurveyPlan:
         return {"survey": self.survey, "pending": self.pending, "suppressed": dict(self.suppressed)}
 
 
+RECOVERY_WINDOW = timedelta(days=3650)
+
+
 def rules_of(survey: SurveyConfig) -> Rules:
+    if survey.trigger == "follow_up_closed":
+        # A recovery survey follows a closed follow-up, whenever that is: the resolution's age and the
+        # person's last survey (the one they were unhappy in) must not hold it back.
+        return Rules(send_after=timedelta(0), send_within=RECOVERY_WINDOW, throttle=timedelta(0), sample=1.0,
+                     max_per_run=survey.max_per_run, exclude_requester_is_assignee=False,
+                     needs_email=survey.channel == "email")
     return Rules(send_after=survey.send_after, send_within=survey.send_within, throttle=survey.throttle,
                  sample=survey.sample, max_per_run=survey.max_per_run,
                  exclude_fields={k: frozenset(str(v) for v in vs) for k, vs in survey.exclude.fields.items()},

@@ -93,6 +93,8 @@ def sync(loaded: Loaded, store: Store, *, only: str | None = None, since: dateti
             email is not None and email.bounce_maildir and not dry_run) else None
         plans = []
         for survey_name, survey in outbound.items():
+            if survey.trigger != "resolution":
+                continue  # recovery surveys are invited by the inner loop when a follow-up closes
             plans.append(plan_survey(store, survey_name, survey, loaded.config, started, dry_run=dry_run,
                                      keep_examples=DRY_RUN_EXAMPLES if dry_run else 0))
         deliveries = [] if dry_run else [

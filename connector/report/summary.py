@@ -56,7 +56,7 @@ def format_run(result: RunResult) -> str:
     if result.inner is not None:
         i = result.inner
         lines.append(f"  inner loop: {i.detractors} new unhappy answers, {i.created} follow-ups created, "
-                     f"{i.closed} closed, {i.failed} to retry")
+                     f"{i.closed} closed ({i.resurveyed} re-surveyed), {i.failed} to retry")
         if i.metrics is not None:
             lines.append("    " + loop_line(i.metrics))
     for w in result.write_backs:
@@ -77,7 +77,8 @@ def loop_line(m: LoopMetrics) -> str:
 
     return (f"{m.detractors} detractors: {pct(m.follow_up_rate)} followed up "
             f"(median {hours(m.median_time_to_follow_up)}), {pct(m.closure_rate)} closed "
-            f"(median {hours(m.median_time_to_close)}), {pct(m.on_time_rate)} on time")
+            f"(median {hours(m.median_time_to_close)}), {pct(m.on_time_rate)} on time, "
+            f"{pct(m.recovery_rate)} recovered")
 
 
 def status_dict(statuses: Sequence[SystemStatus], last_run: dict[str, Any] | None) -> dict[str, Any]:

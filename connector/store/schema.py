@@ -248,6 +248,7 @@ follow_ups = Table(
     Column("created_at", UTCDateTime),  # in the system
     Column("closed_at", UTCDateTime),
     Column("outcome", String(300)),
+    Column("recovery_invitation_id", Integer, ForeignKey("invitations.id")),  # the re-survey after closing
     Column("attempts", Integer, nullable=False, default=0),
     Column("error", Text),
     Column("updated_at", UTCDateTime, nullable=False),

@@ -161,3 +161,34 @@ def test_jira_follow_up_issue_is_linked_and_never_pulled_as_a_ticket(tmp_path, s
         store.close()
     assert second.inner.closed == 1 and second.inner.created == 0
     assert key not in pulled  # our own follow-up is not a ticket to survey
+
+
+def test_a_closed_follow_up_sends_the_recovery_survey_and_measures_recovery(tmp_path, sqlite_url):
+    from connector.sandbox.mailsink import MailSink
+    from connector.store.surveys import SurveyStore
+    from tests.integration.test_survey_loop import KEY
+
+    with site("servicenow", recent(200, seed=96)) as sn, MailSink() as sink:
+        cfg = write_config(
+            tmp_path, sqlite_url, {"servicenow": sn.system()}, secret_key=KEY, public_url="http://127.0.0.1:9",
+            channels={"email": {"from": "desk@example.com", "smtp": {"host": "127.0.0.1", "port": sink.port}}},
+            surveys={"native": {"kind": "csat", "channel": "native"},
+                     "recovery": {"kind": "csat", "trigger": "follow_up_closed"}},
+            inner_loop=INNER)
+        loaded = load(cfg, env=ENV)
+        store = Store.open(sqlite_url)
+        first = sync(loaded, store)
+        assert first.surveys == [] and not sink.messages  # a recovery survey is never planned per resolution
+        task = tasks(sn.sim)[0]
+        sn.sim.set_fields("incident_task", task["sys_id"], state="3", active="false", closed_at=datetime.now(UTC))
+        closing = sync(loaded, store)  # sees the close, invites the re-survey
+        mailing = sync(loaded, store)  # sends it
+        assert (closing.inner.closed, closing.inner.resurveyed) == (1, 1)
+        assert mailing.deliveries[0].survey == "recovery" and mailing.deliveries[0].sent == 1 == len(sink.messages)
+        unhappy_number = detractors(sqlite_url)[task["incident"]]["number"]
+        assert unhappy_number in str(sink.messages[0]["Subject"])
+        row = next(r for r in rows(sqlite_url).values() if r["remote_id"] == task["sys_id"])
+        SurveyStore(store.engine).record_response(row["recovery_invitation_id"], 5, {}, "Thanks for calling", "en")
+        measured = sync(loaded, store)
+        store.close()
+    assert measured.inner.metrics.recovery_rate.value == 100.0 and measured.inner.metrics.recovery_rate.n == 1

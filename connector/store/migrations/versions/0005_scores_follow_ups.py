@@ -40,9 +40,12 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('outcome', sa.String(length=300), nullable=True),
+    sa.Column('recovery_invitation_id', sa.Integer(), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('error', sa.Text(), nullable=True),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['recovery_invitation_id'], ['invitations.id'],
+                            name=op.f('fk_follow_ups_recovery_invitation_id_invitations')),
     sa.ForeignKeyConstraint(['response_id'], ['responses.id'], name=op.f('fk_follow_ups_response_id_responses')),
     sa.PrimaryKeyConstraint('response_id', name=op.f('pk_follow_ups')),
     sa.UniqueConstraint('correlation', name=op.f('uq_follow_ups_correlation'))

@@ -436,6 +436,9 @@ class InnerLoop(Strict):
     within: Duration = Field(timedelta(days=14), description="Only answers this recent get a follow-up (a first "
                              "run does not open one for every old complaint).")
     surveys: list[str] | None = Field(None, description="Surveys whose answers are considered; default all.")
+    flag_new_tickets: Duration | None = Field(
+        None, description="Put an internal note on a new open ticket of someone whose unhappy answer is this "
+        "recent (or whose follow-up is still open), so the agent knows; null: off.")
 
     @field_validator("detractor")
     @classmethod

@@ -138,6 +138,14 @@ class FollowUpState:
 
 
 @dataclass(frozen=True)
+class OpenTicket:
+    ticket_id: str
+    number: str
+    requester_id: str  # the system's own user id (ServiceNow sys_id, Jira accountId or user key)
+    opened_at: datetime
+
+
+@dataclass(frozen=True)
 class SystemPull:
     """What one sync run pulled from one system."""
 

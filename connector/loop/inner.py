@@ -16,17 +16,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, select, update
+from sqlalchemy import Connection, and_, or_, select, update
 
 from connector import failpoints
 from connector.analytics.metrics import FollowUpFacts, LoopMetrics, loop_metrics
 from connector.config import RESPONSE_SYMBOLS, Config, InnerLoop, SurveyConfig
 from connector.errors import VloopError
 from connector.expression import Expression, compile_expression
-from connector.model import FollowUpRequest
+from connector.mapping import Mapping, read_path
+from connector.model import FollowUpRequest, WriteBackItem
 from connector.store import Store
 from connector.store.repo import _insert
-from connector.store.schema import follow_ups, invitations, persons, responses, scores, tickets
+from connector.store.schema import flags, follow_ups, invitations, persons, responses, scores, tickets
 from connector.systems import Source
 
 log = logging.getLogger("vloop.inner")
@@ -40,6 +41,7 @@ class InnerLoopReport:
     created: int = 0
     closed: int = 0
     resurveyed: int = 0
+    flagged: int = 0
     failed: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     metrics: LoopMetrics | None = None
@@ -47,7 +49,8 @@ class InnerLoopReport:
     def as_dict(self) -> dict[str, Any]:
         m = self.metrics
         return {"detractors": self.detractors, "created": self.created, "closed": self.closed,
-                "resurveyed": self.resurveyed, "failed": self.failed, "errors": dict(self.errors.most_common(5)),
+                "resurveyed": self.resurveyed, "flagged": self.flagged, "failed": self.failed,
+                "errors": dict(self.errors.most_common(5)),
                 "metrics": None if m is None else {
                     "detractors": m.detractors, "follow_up_rate": m.follow_up_rate.value,
                     "closure_rate": m.closure_rate.value, "recovery_rate": m.recovery_rate.value,
@@ -67,7 +70,8 @@ def rule_values(row: Any, kind: str) -> dict[str, Any]:
     return values
 
 
-def run_inner_loop(store: Store, config: Config, sources: dict[str, Source], now: datetime) -> InnerLoopReport:
+def run_inner_loop(store: Store, config: Config, sources: dict[str, Source], now: datetime,
+                   mappings: dict[str, Mapping] | None = None) -> InnerLoopReport:
     spec = config.inner_loop
     report = InnerLoopReport()
     if spec is None:
@@ -78,6 +82,9 @@ def run_inner_loop(store: Store, config: Config, sources: dict[str, Source], now
     for system, source in sources.items():
         _create(store, system, source, now, report)
         _track(store, system, source, recovery, now, report)
+        mapping = (mappings or {}).get(system)
+        if spec.flag_new_tickets is not None and mapping is not None and mapping.write_back is not None:
+            _flag_new_tickets(store, system, source, mapping, spec.flag_new_tickets, now, report)
     report.metrics = _metrics(store, config, spec, rule, now)
     for error, count in report.errors.most_common(3):
         log.error("%d follow-ups could not be created: %s", count, error)
@@ -224,6 +231,88 @@ def _consistent(detractor_at: datetime, created_at: datetime | None, closed_at: 
     created = max(created_at, detractor_at) if created_at else None
     closed = max(closed_at, created) if closed_at and created else None
     return FollowUpFacts(detractor_at, created, closed, recovered if closed else None)
+
+
+def _flag_new_tickets(store: Store, system: str, source: Source, mapping: Mapping, window: timedelta,
+                      now: datetime, report: InnerLoopReport) -> None:
+    """A heads-up note on each new open ticket of someone recently unhappy (once per ticket)."""
+    unhappy = _recently_unhappy(store, system, mapping, now - window)
+    if unhappy:
+        try:
+            found = source.open_tickets_of(sorted(unhappy), min(u["detractor_at"] for u in unhappy.values()))
+        except VloopError as exc:
+            report.errors[f"{system}: cannot look for new tickets of unhappy customers: {exc}"] += 1
+            return
+        with store.engine.begin() as conn:
+            for ticket in found:
+                answer = unhappy.get(ticket.requester_id)
+                if answer is None or ticket.ticket_id == answer["ticket_id"]:
+                    continue
+                if ticket.opened_at < answer["detractor_at"]:
+                    continue  # raised before they were unhappy: not "new" to this answer
+                conn.execute(_insert(conn, flags).on_conflict_do_nothing(index_elements=["system", "ticket_id"]), {
+                    "system": system, "ticket_id": ticket.ticket_id, "response_id": answer["response_id"],
+                    "state": "pending", "attempts": 0, "updated_at": now})
+    _write_flags(store, system, source, now, report)
+
+
+def _recently_unhappy(store: Store, system: str, mapping: Mapping, since: datetime) -> dict[str, dict[str, Any]]:
+    """The system's own user id of each person with an unhappy answer since `since` or an open follow-up,
+    with their latest such answer."""
+    source_path = mapping.fields["requester_id"].source if "requester_id" in mapping.fields else None
+    if source_path is None:
+        return {}
+    stmt = (select(follow_ups.c.response_id, follow_ups.c.detractor_at, follow_ups.c.ticket_id, tickets.c.raw)
+            .select_from(follow_ups.join(tickets, and_(tickets.c.system == follow_ups.c.system,
+                                                       tickets.c.id == follow_ups.c.ticket_id)))
+            .where(follow_ups.c.system == system,
+                   or_(follow_ups.c.detractor_at >= since, follow_ups.c.state.in_(("pending", "open"))))
+            .order_by(follow_ups.c.detractor_at))
+    out: dict[str, dict[str, Any]] = {}
+    with store.engine.connect() as conn:
+        for row in conn.execute(stmt).all():
+            who = read_path(row.raw or {}, source_path)
+            if who:
+                out[str(who)] = {"response_id": row.response_id, "detractor_at": row.detractor_at,
+                                 "ticket_id": row.ticket_id}
+    return out
+
+
+def _write_flags(store: Store, system: str, source: Source, now: datetime, report: InnerLoopReport) -> None:
+    stmt = (select(flags.c.ticket_id, flags.c.attempts, flags.c.response_id, responses.c.score,
+                   responses.c.submitted_at, invitations.c.survey, tickets.c.number, follow_ups.c.remote_number,
+                   follow_ups.c.state.label("follow_up_state"), scores.c.band)
+            .select_from(flags.join(responses, responses.c.id == flags.c.response_id)
+                         .join(invitations, invitations.c.id == responses.c.invitation_id)
+                         .join(tickets, and_(tickets.c.system == invitations.c.system,
+                                             tickets.c.id == invitations.c.ticket_id))
+                         .outerjoin(follow_ups, follow_ups.c.response_id == responses.c.id)
+                         .outerjoin(scores, scores.c.response_id == responses.c.id))
+            .where(flags.c.system == system, flags.c.state == "pending"))
+    with store.engine.connect() as conn:
+        rows = conn.execute(stmt).all()
+    if not rows:
+        return
+    items = []
+    for i, row in enumerate(rows):
+        reference = f"(ref vloop-flag-{row.ticket_id})"
+        follow = f"; follow-up {row.remote_number} is {row.follow_up_state}" if row.remote_number else ""
+        note = (f"Heads-up from the customer survey: this customer was unhappy with {row.number} on "
+                f"{row.submitted_at:%Y-%m-%d} ({row.survey}: {row.score}, {row.band}){follow}.\n{reference}")
+        items.append(WriteBackItem(key=i, ticket_id=row.ticket_id, values={}, note=note, reference=reference,
+                                   unclear=row.attempts > 0))
+    with store.engine.begin() as conn:
+        conn.execute(update(flags).where(flags.c.system == system, flags.c.ticket_id.in_([r.ticket_id for r in rows]))
+                     .values(attempts=flags.c.attempts + 1, updated_at=now))
+    outcomes = source.write_back(items)
+    with store.engine.begin() as conn:
+        for i, row in enumerate(rows):
+            outcome = outcomes.get(i)
+            done = outcome is not None and outcome.ok
+            error = None if done else (outcome.error if outcome else "no answer from the system")
+            conn.execute(update(flags).where(flags.c.system == system, flags.c.ticket_id == row.ticket_id).values(
+                state="done" if done else "pending", error=error, updated_at=now))
+            report.flagged += done
 
 
 def _set(store: Store, response_id: int, **values: Any) -> None:

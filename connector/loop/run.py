@@ -105,7 +105,7 @@ def sync(loaded: Loaded, store: Store, *, only: str | None = None, since: dateti
             write_back(store, name, source, spec, loaded.config, started)
             for name, source in sources.items() if (spec := loaded.mappings[name].write_back) is not None]
         inner = None if dry_run or loaded.config.inner_loop is None else run_inner_loop(
-            store, loaded.config, sources, started)
+            store, loaded.config, sources, started, loaded.mappings)
         failed = sum(1 for r in results if r.status != "ok")
         status: Literal["ok", "partial", "failed"] = (
             "ok" if not failed else "failed" if failed == len(results) else "partial")

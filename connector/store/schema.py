@@ -254,3 +254,14 @@ follow_ups = Table(
     Column("updated_at", UTCDateTime, nullable=False),
 )
 Index("ix_follow_ups_state", follow_ups.c.system, follow_ups.c.state)
+
+flags = Table(
+    "flags", metadata,
+    Column("system", String(100), primary_key=True),
+    Column("ticket_id", String(200), primary_key=True),  # a new ticket of a recently unhappy customer
+    Column("response_id", Integer, ForeignKey("responses.id"), nullable=False),  # the unhappy answer
+    Column("state", String(20), nullable=False),  # pending | done
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("error", Text),
+    Column("updated_at", UTCDateTime, nullable=False),
+)

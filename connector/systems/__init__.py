@@ -15,6 +15,7 @@ from connector.model import (
     FollowUpRequest,
     FollowUpState,
     NativePage,
+    OpenTicket,
     WriteBackItem,
     WriteBackOutcome,
 )
@@ -52,6 +53,9 @@ class Source(Protocol):
 
     def follow_up_states(self, remote_ids: list[str]) -> dict[str, FollowUpState]:
         """Current state of these follow-ups, 100 per request."""
+
+    def open_tickets_of(self, requester_ids: list[str], since: datetime) -> list[OpenTicket]:
+        """Open tickets these people raised since `since`, 100 people per request."""
 
     def post_comment(self, ticket_id: str, body: str) -> None:
         """Add a comment the customer sees (never repeated after it may have been stored)."""

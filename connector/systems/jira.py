@@ -32,6 +32,7 @@ from connector.model import (
     FollowUpState,
     NativeAnswer,
     NativePage,
+    OpenTicket,
     WriteBackItem,
     WriteBackOutcome,
 )
@@ -484,6 +485,25 @@ class JiraSource:
                 out[str(issue["id"])] = FollowUpState(
                     str(issue["id"]), (parse_datetime(f.get("resolutiondate")) or datetime.now(UTC)) if done else None,
                     str(resolution or (f.get("status") or {}).get("name") or "") if done else None)
+        return out
+
+    def open_tickets_of(self, requester_ids: list[str], since: datetime) -> list[OpenTicket]:
+        """Issues not done, created since `since`, reported by these people (accountId / DC user key)."""
+        if self.client is None:
+            self.connect()
+        restriction = [f"({self.config.jql})"] if self.config.jql else []
+        out = []
+        for start in range(0, len(requester_ids), 100):
+            people = ", ".join(f'"{i}"' for i in requester_ids[start:start + 100] if '"' not in i)
+            jql = " AND ".join([*restriction, f"reporter in ({people})", "statusCategory != Done",
+                                f"created >= {epoch_ms(since)}"]) + " ORDER BY created ASC"
+            for issues in self._search_all(jql, "created,reporter"):
+                for issue in issues:
+                    f = issue.get("fields") or {}
+                    who = f.get("reporter") or {}
+                    out.append(OpenTicket(str(issue["id"]), str(issue["key"]),
+                                          str(who.get("accountId") or who.get("key") or who.get("name") or ""),
+                                          parse_datetime(f.get("created")) or since))
         return out
 
     def _comment_urls(self, ticket_id: str) -> tuple[str, str]:

@@ -33,6 +33,7 @@ from connector.model import (
     FollowUpState,
     NativeAnswer,
     NativePage,
+    OpenTicket,
     WriteBackItem,
     WriteBackOutcome,
 )
@@ -431,6 +432,21 @@ class ServiceNowSource:
                 out[_field(row, "sys_id")] = FollowUpState(
                     _field(row, "sys_id"), at if closed else None,
                     (f"{label}: {notes}" if notes else label)[:300] if closed else None)
+        return out
+
+    def open_tickets_of(self, requester_ids: list[str], since: datetime) -> list[OpenTicket]:
+        """Active records of the mapping's table opened since `since` by these callers."""
+        table = self.mapping.table or "incident"
+        caller = self.mapping.fields["requester_id"].source if "requester_id" in self.mapping.fields else "caller_id"
+        out = []
+        for start in range(0, len(requester_ids), 100):
+            chunk = [_sys_id(i) for i in requester_ids[start:start + 100]]
+            rows = self._get(table, {
+                "sysparm_query": f"active=true^opened_at>={sn_time(since)}^{caller}IN{','.join(chunk)}",
+                "sysparm_fields": f"sys_id,number,opened_at,{caller}", "sysparm_limit": "1000",
+                "sysparm_no_count": "true", "sysparm_exclude_reference_link": "true"})
+            out += [OpenTicket(str(r["sys_id"]), str(r.get("number") or ""), str(r.get(caller) or ""),
+                               parse_datetime(r.get("opened_at")) or since) for r in rows]
         return out
 
     def post_comment(self, ticket_id: str, body: str) -> None:

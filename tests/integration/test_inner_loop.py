@@ -192,3 +192,21 @@ def test_a_closed_follow_up_sends_the_recovery_survey_and_measures_recovery(tmp_
         measured = sync(loaded, store)
         store.close()
     assert measured.inner.metrics.recovery_rate.value == 100.0 and measured.inner.metrics.recovery_rate.n == 1
+
+
+def test_a_new_ticket_of_an_unhappy_customer_gets_one_heads_up_note(tmp_path, sqlite_url):
+    with site("servicenow", recent(200, seed=97)) as sn:
+        loaded = load(loop_config(tmp_path, sqlite_url, {"servicenow": sn.system()}, flag_new_tickets="30d"), env=ENV)
+        store = Store.open(sqlite_url)
+        sync(loaded, store)
+        unhappy_ticket = next(iter(detractors(sqlite_url)))
+        caller = sn.sim.record("incident", unhappy_ticket)["caller_id"]
+        fresh = sn.sim.add_incident(caller_id=caller, short_description="VPN down again")
+        other = sn.sim.add_incident(short_description="Printer jam")  # someone who was not unhappy
+        flagged = sync(loaded, store)
+        again = sync(loaded, store)
+        store.close()
+        notes = [r["value"] for r in sn.sim.journal(fresh, "work_notes") if "vloop-flag" in r["value"]]
+        others = [r["value"] for r in sn.sim.journal(other, "work_notes") if "vloop-flag" in r["value"]]
+    assert flagged.inner.flagged == 1 and again.inner.flagged == 0
+    assert len(notes) == 1 and "was unhappy with" in notes[0] and not others

@@ -1,4 +1,5 @@
-"""scores (band, sentiment, themes, redacted comment of each response) and follow-ups for detractors
+"""scores (band, sentiment, themes, redacted comment of each response), follow-ups for detractors and
+flags on their new tickets
 
 Revision ID: 0005
 Revises: 0004
@@ -51,9 +52,21 @@ def upgrade() -> None:
     sa.UniqueConstraint('correlation', name=op.f('uq_follow_ups_correlation'))
     )
     op.create_index('ix_follow_ups_state', 'follow_ups', ['system', 'state'], unique=False)
+    op.create_table('flags',
+    sa.Column('system', sa.String(length=100), nullable=False),
+    sa.Column('ticket_id', sa.String(length=200), nullable=False),
+    sa.Column('response_id', sa.Integer(), nullable=False),
+    sa.Column('state', sa.String(length=20), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('error', sa.Text(), nullable=True),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['response_id'], ['responses.id'], name=op.f('fk_flags_response_id_responses')),
+    sa.PrimaryKeyConstraint('system', 'ticket_id', name=op.f('pk_flags'))
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('flags')
     op.drop_index('ix_follow_ups_state', table_name='follow_ups')
     op.drop_table('follow_ups')
     op.drop_table('scores')

@@ -19,7 +19,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 from connector.config import EmailChannel, SurveyConfig, WebhookChannel
 from connector.errors import RequestError, SystemError_, TransientError
@@ -96,15 +96,10 @@ class EmailDelivery:
         return self.smtp.send(message), message_id(message)
 
 
-class WebhookDelivery:
-    def __init__(self, channel: WebhookChannel, survey_name: str, survey: SurveyConfig, links: Links,
-                 caller: Caller | None = None):
-        self.channel, self.survey_name, self.survey, self.links = channel, survey_name, survey, links
-        self.caller = caller or Caller("webhook", channel.http)
-        self.secret = channel.secret.get_secret_value().encode()
-        self.sent = 0
+class _Connectionless:
+    """Channels that hold no connection across a batch: entering and leaving cost nothing."""
 
-    def __enter__(self) -> WebhookDelivery:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -113,6 +108,15 @@ class WebhookDelivery:
     @property
     def connections(self) -> int:
         return 0
+
+
+class WebhookDelivery(_Connectionless):
+    def __init__(self, channel: WebhookChannel, survey_name: str, survey: SurveyConfig, links: Links,
+                 caller: Caller | None = None):
+        self.channel, self.survey_name, self.survey, self.links = channel, survey_name, survey, links
+        self.caller = caller or Caller("webhook", channel.http)
+        self.secret = channel.secret.get_secret_value().encode()
+        self.sent = 0
 
     def delivered_before(self, row: dict[str, Any]) -> str | None:
         return None  # receivers dedupe on the Idempotency-Key instead
@@ -147,21 +151,11 @@ class WebhookDelivery:
         return SendResult("sent", "accepted"), key
 
 
-class CommentDelivery:
+class CommentDelivery(_Connectionless):
     """Posts the invitation as a comment the customer sees, through the ticket's own system."""
 
     def __init__(self, sources: dict[str, Source], survey_name: str, survey: SurveyConfig, links: Links):
         self.sources, self.survey_name, self.survey, self.links = sources, survey_name, survey, links
-
-    def __enter__(self) -> CommentDelivery:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    @property
-    def connections(self) -> int:
-        return 0
 
     def send(self, row: dict[str, Any], *, reminder: bool = False) -> tuple[SendResult, str | None]:
         source = self.sources.get(row["system"])

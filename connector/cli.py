@@ -84,6 +84,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=("cloud", "datacenter"), default="cloud", help="Jira flavour")
     p.add_argument("--tls", action="store_true", help="serve HTTPS with the bundled sandbox certificate")
 
+    p = sub.add_parser("setup", help="check the fields write-backs go to; on Jira, create them")
+    p.add_argument("kind", choices=("servicenow", "jira"))
+    p.add_argument("--system", help="only this system (default: every enabled system of that kind)")
+    action = p.add_mutually_exclusive_group(required=True)
+    action.add_argument("--check", action="store_true",
+                        help="per field: ok, missing, not writable or wrong type, with the fix")
+    action.add_argument("--create", action="store_true",
+                        help="Jira: create the missing custom fields (Jira admin); ServiceNow: list the fields "
+                             "to add by hand")
+
     p = sub.add_parser("demo", help="run the whole loop against the sandboxes and print what happened")
     p.add_argument("--tickets", type=int, default=300)
     p.add_argument("--seed", type=int, default=7)
@@ -200,6 +210,44 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_setup(args: argparse.Namespace) -> int:
+    """Exit 0 when every write-back field is ready, 1 when one is not (or a system failed), 2 for usage."""
+    from connector.loop.pull import make_source
+    from connector.systems.setup import check_write_back, create_write_back_fields, servicenow_field_list
+
+    loaded = _load(args)
+    systems = loaded.config.systems
+    if args.system:
+        if args.system not in systems or systems[args.system].kind != args.kind:
+            print(f"{loaded.path}: systems: no {args.kind} system named {args.system!r}", file=sys.stderr)
+            return EXIT_CONFIG
+        names = [args.system]
+    else:
+        names = [n for n, s in systems.items() if s.kind == args.kind and s.enabled]
+        if not names:
+            print(f"{loaded.path}: systems: no enabled {args.kind} system is configured", file=sys.stderr)
+            return EXIT_CONFIG
+    if args.kind == "servicenow" and args.create:
+        print("vloop setup servicenow --create is not offered: ServiceNow schema changes belong in an update "
+              "set. Add these fields (docs/servicenow.md, \"Write-back fields\"), then run vloop setup "
+              "servicenow --check.", file=sys.stderr)
+        for name in names:
+            print("\n".join(servicenow_field_list(name, loaded.mappings[name])))
+        return EXIT_CONFIG
+    ready = True
+    for name in names:
+        source: Any = make_source(name, systems[name], loaded.mappings[name])
+        try:
+            result = create_write_back_fields(source) if args.create else check_write_back(source)
+        except VloopError as exc:
+            print(f"vloop: {redact(str(exc))}", file=sys.stderr)
+            ready = False
+            continue
+        print("\n".join(result.lines()))
+        ready = ready and result.ok
+    return EXIT_OK if ready else EXIT_FAILED
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from connector.sandbox.demo import run_demo
 
@@ -209,7 +257,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "validate": cmd_validate, "schema": cmd_schema, "migrate": cmd_migrate, "sync": cmd_sync,
-    "status": cmd_status, "serve": cmd_serve, "sandbox": cmd_sandbox, "demo": cmd_demo,
+    "status": cmd_status, "serve": cmd_serve, "sandbox": cmd_sandbox, "demo": cmd_demo, "setup": cmd_setup,
 }
 
 

@@ -525,3 +525,52 @@ def test_approximate_count(cloud, serve, http):
     body = http.post(f"{base}/rest/api/3/search/approximate-count", json={"jql": "project = ITSD"},
                      timeout=TIMEOUT).json()
     assert body == {"count": 150}
+
+
+CF = "com.atlassian.jira.plugin.system.customfieldtypes:"
+
+
+def test_a_created_custom_field_is_on_no_screen_until_an_admin_adds_it(dc, serve, http):
+    """createCustomField (Data Center v2): a global context but no screen, so edits refuse it at first."""
+    dc.add_credentials(None, AUTH[1], admin=True)
+    base = serve(dc)
+    created = http.post(f"{base}/rest/api/2/field", json={"name": "Answered at", "type": f"{CF}datetime",
+                                                           "searcherKey": f"{CF}datetimerange"}, timeout=TIMEOUT)
+    assert created.status_code == 201, created.text
+    field = created.json()["id"]
+    assert "key" not in created.json()  # Data Center field details carry no `key`
+    put = http.put(f"{base}/rest/api/2/issue/ITSD-3", json={"fields": {field: "2026-03-01T12:00:00.000+0000"}},
+                   timeout=TIMEOUT)
+    assert put.status_code == 400 and field in put.json()["errors"]
+    dc.add_to_screen(field)
+    meta = http.get(f"{base}/rest/api/2/issue/ITSD-3/editmeta", timeout=TIMEOUT).json()["fields"]
+    assert meta[field]["operations"] == ["set"] and meta[field]["schema"]["type"] == "datetime"
+    assert http.put(f"{base}/rest/api/2/issue/ITSD-3", json={"fields": {field: "2026-03-01T12:00:00.000+0000"}},
+                    timeout=TIMEOUT).status_code == 204
+    issue = http.get(f"{base}/rest/api/2/issue/ITSD-3", params={"fields": field}, timeout=TIMEOUT).json()
+    assert issue["fields"][field] == "2026-03-01T13:00:00.000+0100"  # the user's profile time zone
+    bad = http.put(f"{base}/rest/api/2/issue/ITSD-3", json={"fields": {field: "yesterday"}}, timeout=TIMEOUT)
+    assert bad.status_code == 400 and "Invalid date format" in bad.json()["errors"][field]
+    jql = f"project = ITSD AND cf[{field.removeprefix('customfield_')}] >= '2026-03-01'"
+    found = http.get(f"{base}/rest/api/2/search", params={"jql": jql, "fields": "key"}, timeout=TIMEOUT).json()
+    assert [i["key"] for i in found["issues"]] == ["ITSD-3"]
+
+
+def test_create_custom_field_checks_its_definition(cloud, serve, http):
+    cloud.add_credentials(None, AUTH[1], admin=True)
+    base = serve(cloud)
+
+    def create(**body):
+        return http.post(f"{base}/rest/api/3/field", json=body, timeout=TIMEOUT)
+
+    assert create(type=f"{CF}float").json()["errors"].keys() == {"name"}
+    assert create(name="X", type=f"{CF}nope").json()["errors"].keys() == {"type"}
+    wrong_searcher = create(name="X", type=f"{CF}float", searcherKey=f"{CF}textsearcher")
+    assert wrong_searcher.status_code == 400 and wrong_searcher.json()["errors"].keys() == {"searcherKey"}
+    # Without a searcher the field exists but is not searchable (the spec's words), so JQL cannot name it.
+    quiet = create(name="Quiet", type=f"{CF}textfield")
+    assert quiet.status_code == 201 and quiet.json()["searchable"] is False
+    assert create(name="Quiet", type=f"{CF}textfield").status_code == 201  # names need not be unique
+    unknown = http.get(f"{base}/rest/api/3/search/jql", params={"jql": 'project = ITSD AND Quiet ~ "x"'},
+                       timeout=TIMEOUT)
+    assert unknown.status_code == 400

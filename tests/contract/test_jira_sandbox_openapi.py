@@ -26,6 +26,7 @@ import pytest
 import requests
 
 from connector.sandbox.jira import JiraSimulator
+from connector.sandbox.jira.fields import CREATE_FIELD_NEEDS_ADMIN
 from connector.sandbox.server import SandboxServer
 from connector.sandbox.world import build_world
 from tests.contract.conftest import CurrentSimulator
@@ -267,3 +268,23 @@ def test_jsm_feedback_by_the_reporter(api: Api, sim: JiraSimulator) -> None:
     deleted = api.call("DELETE", "/rest/servicedeskapi/request/ITSD-4/feedback", spec="jsm", auth=customer,
                        headers=EXPERIMENTAL)
     assert deleted.status_code == 204
+
+
+def test_create_custom_field_needs_admin_and_answers_field_details(api: Api, sim: JiraSimulator) -> None:
+    cf = "com.atlassian.jira.plugin.system.customfieldtypes:"
+    body = {"name": "Customer score", "description": "Written by vloop", "type": f"{cf}float",
+            "searcherKey": f"{cf}numberrange"}
+    refused = api.call("POST", "/rest/api/3/field", json=body)
+    # The spec documents 400 for "the user does not have permission to create custom fields".
+    assert refused.status_code == 400 and refused.json() == {"errorMessages": [CREATE_FIELD_NEEDS_ADMIN],
+                                                             "errors": {}}
+    sim.add_credentials(None, AUTH[1], admin=True)
+    created = api.call("POST", "/rest/api/3/field", json=body)
+    assert created.status_code == 201
+    field = created.json()
+    number = int(field["id"].removeprefix("customfield_"))
+    assert field["name"] == "Customer score" and field["custom"] is True and field["searchable"] is True
+    assert field["schema"] == {"type": "number", "custom": f"{cf}float", "customId": number}
+    assert field in api.call("GET", "/rest/api/3/field").json()
+    meta = api.call("GET", "/rest/api/3/issue/ITSD-5/editmeta").json()
+    assert field["id"] not in meta["fields"]  # created on no screen

@@ -424,7 +424,9 @@ def test_closed_incident_is_read_only_except_the_documented_fields(sim, http, ap
     denied = http.patch(url, json={"short_description": "changed", "work_notes": "x"}, timeout=TIMEOUT)
     assert_error(denied, 403, "Operation Failed")
     assert sim.record("incident", row["sys_id"]) == row
-    allowed = http.patch(url, json={"work_notes": "CSAT 2/5", "description": "annotated"}, timeout=TIMEOUT)
+    # §7.2 lists the work notes *list*, not work notes: a note needs an ACL exception on a closed incident.
+    assert http.patch(url, json={"work_notes": "CSAT 2/5"}, timeout=TIMEOUT).status_code == 403
+    allowed = http.patch(url, json={"work_notes_list": "", "description": "annotated"}, timeout=TIMEOUT)
     assert allowed.status_code == 200 and allowed.json()["result"]["description"] == "annotated"
     assert http.patch(url, json={"state": "2"}, timeout=TIMEOUT).status_code == 403  # no reopening a closed one
 

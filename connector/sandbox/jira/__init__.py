@@ -10,6 +10,8 @@ and the `jira` package make, behaving like the documented product (see shared/re
 - Issues, edits (`notifyUsers=false` needs admin rights), create and bulk create, links, platform
   comments (public unless the `sd.public.comment` property says internal), issue properties, and the
   JSM request comment and (experimental) feedback resources.
+- Fields: `/field`, `editmeta` (only fields on the edit screen), and creating a custom field
+  (`POST /field`, admin only, created on no screen: `add_to_screen` is the admin's next step).
 
 Timestamps are rendered in the API user's profile time zone and JQL string dates are read in it,
 the pitfall the connector must avoid by searching with epoch milliseconds. Custom field ids differ

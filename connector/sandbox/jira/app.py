@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wrappers import Request
 
-from connector.sandbox.jira.fields import _editmeta, _field_list
+from connector.sandbox.jira.fields import _create_custom_field, _editmeta, _field_list
 from connector.sandbox.jira.issues import (
     _add_platform_comment,
     _create_bulk,
@@ -109,6 +109,8 @@ def _platform(sim: JiraSimulator, request: Request, rest: list[str], view: _View
         return 200, _myself(sim, view)
     if head == "field" and n == 1 and method == "GET":
         return 200, _field_list(sim)
+    if head == "field" and n == 1 and method == "POST":
+        return _create_custom_field(sim, request, view, admin)
     if head == "search":
         if n == 1 and method in ("GET", "POST"):
             if sim.cloud:

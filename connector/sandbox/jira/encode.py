@@ -222,6 +222,8 @@ def _encoder(fd: _FieldDef) -> _Encoder:
 
 def _enc_extra(sim: JiraSimulator, i: _Issue, view: _View, fd: _FieldDef) -> str:
     value = (i.custom or {}).get(fd.id)
+    if fd.role == "extra_datetime":  # stored as epoch ms, rendered in the caller's time zone
+        return view.clock.quoted(value)
     return _option_frag(fd, value, view) if fd.role == "extra_select" else _dumps(value)
 
 
@@ -232,5 +234,5 @@ _ENCODERS: dict[str, _Encoder] = {
     "issuelinks": _enc_links, "comment": _enc_comment, "support_group": _enc_select, "category": _enc_select,
     "language": _enc_language, "request_type": _enc_request_type, "satisfaction": _enc_satisfaction,
     "satisfaction_date": _enc_satisfaction_date, "extra_number": _enc_extra, "extra_text": _enc_extra,
-    "extra_select": _enc_extra,
+    "extra_select": _enc_extra, "extra_datetime": _enc_extra,
 }

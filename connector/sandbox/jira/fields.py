@@ -1,21 +1,44 @@
 """The field catalogue and edits: the system and custom fields the site defines (custom field ids
 differ between Cloud and Data Center, so the connector has to discover them through `/field`), the
-`/field` and `editmeta` answers, and how the `fields`/`update` operations of an edit or create are
-validated and normalised per field role (all or nothing, with Jira's per-field error messages) and then
-applied to an issue."""
+`/field` and `editmeta` answers, creating a custom field (`POST /field`), and how the
+`fields`/`update` operations of an edit or create are validated and normalised per field role (all or
+nothing, with Jira's per-field error messages) and then applied to an issue."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from connector.sandbox.jira.model import CUSTOM_FIELD_IDS, PRIORITIES, _Feedback, _FieldDef, _Issue, _User
-from connector.sandbox.jira.render import _adf_text, _component_json, _is_adf, _priority_json, _View
-from connector.sandbox.jira.web import _errors
+from connector.sandbox.jira.render import (
+    _adf_text,
+    _component_json,
+    _is_adf,
+    _ms,
+    _priority_json,
+    _View,
+)
+from connector.sandbox.jira.web import _errors, _json_body
 from connector.sandbox.world import CATEGORIES
 
 if TYPE_CHECKING:
+    from werkzeug.wrappers import Request
+
     from connector.sandbox.jira.simulator import JiraSimulator
+
+_CF = "com.atlassian.jira.plugin.system.customfieldtypes:"
+# The built-in custom field types the simulator can store, by the `type` key of createCustomField:
+# (add_field kind, schema.type, Cloud clause-name suffix, the searchers the spec lists as valid for it).
+CREATABLE_TYPES: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
+    f"{_CF}float": ("number", "number", "Number", (f"{_CF}exactnumber", f"{_CF}numberrange")),
+    f"{_CF}textfield": ("text", "string", "Short text", (f"{_CF}textsearcher",)),
+    f"{_CF}datetime": ("datetime", "datetime", "Date Time Picker", (f"{_CF}datetimerange",)),
+    f"{_CF}select": ("select", "option", "Dropdown", (f"{_CF}multiselectsearcher",)),
+}
+# Wording unverified; Jira's FieldResource answers 400 (not 403) when validateCreate fails, permission
+# included, and the platform spec documents that 400.
+CREATE_FIELD_NEEDS_ADMIN = "Only Jira administrators can create custom fields."
 
 
 def _define_fields(sim: JiraSimulator) -> None:
@@ -100,13 +123,47 @@ def _field_list(sim: JiraSimulator) -> list[dict[str, Any]]:
     for fd in sim._fields.values():
         item: dict[str, Any] = {"id": fd.id, "name": fd.name, "custom": fd.custom_id is not None,
                                 "orderable": fd.orderable and fd.in_issue, "navigable": fd.navigable,
-                                "searchable": True, "clauseNames": list(fd.clause_names)}
+                                "searchable": fd.searchable, "clauseNames": list(fd.clause_names)}
         if sim.cloud:
             item["key"] = fd.id
         if fd.schema:
             item["schema"] = fd.schema
         out.append(item)
     return out
+
+
+def _create_custom_field(sim: JiraSimulator, request: Request, view: _View, admin: bool) -> tuple[int, Any]:
+    """createCustomField: *Administer Jira* only. Like Jira's FieldResource, the field gets a global
+    context (all projects, all issue types) and is put on no screen, so it is not in editmeta (and
+    cannot be set by an edit) until an admin adds it to the edit screen (`JiraSimulator.add_to_screen`)."""
+    if not admin:
+        raise _errors(400, CREATE_FIELD_NEEDS_ADMIN)
+    body = _json_body(request)
+    if not isinstance(body, dict):
+        raise _errors(400, "Request body must be a JSON object.")
+    name, kind = body.get("name"), body.get("type")
+    searcher, description = body.get("searcherKey"), body.get("description")
+    errors: dict[str, str] = {}
+    if not isinstance(name, str) or not name.strip():
+        errors["name"] = "The custom field name must be provided."  # wording unverified
+    if not isinstance(kind, str) or not kind:
+        errors["type"] = "The custom field type must be provided."  # wording unverified
+    elif kind not in CREATABLE_TYPES:
+        errors["type"] = f"The custom field type '{kind}' is not supported by this sandbox."
+    elif searcher is not None and searcher not in CREATABLE_TYPES[kind][3]:
+        errors["searcherKey"] = f"The searcher '{searcher}' is not valid for the custom field type '{kind}'."
+    if description is not None and not isinstance(description, str):
+        errors["description"] = "The description must be a string."
+    if errors:
+        raise _errors(400, errors=errors)
+    assert isinstance(name, str) and isinstance(kind, str)
+    role, schema_type, suffix, _ = CREATABLE_TYPES[kind]
+    fd = _custom(sim, name.strip(), sim._next_custom_id, f"extra_{role}", kind, schema_type, suffix)
+    fd.searchable = searcher is not None  # "If no searcher is provided, the field isn't searchable."
+    sim._next_custom_id += 1
+    sim._schema_cache = None
+    sim._plans.clear()
+    return 201, next(item for item in _field_list(sim) if item["id"] == fd.id)
 
 
 def _editmeta(sim: JiraSimulator, issue: _Issue, view: _View) -> dict[str, Any]:
@@ -217,6 +274,8 @@ def _normalise(sim: JiraSimulator, fd: _FieldDef, verb: str, value: Any, view: _
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
             raise ValueError("Operation value must be a number")
         return value
+    if role == "extra_datetime":
+        return None if value is None else _datetime_ms(value)
     if role == "satisfaction":
         if value is None:
             return None
@@ -225,6 +284,22 @@ def _normalise(sim: JiraSimulator, fd: _FieldDef, verb: str, value: Any, view: _
             raise ValueError("The rating must be an integer between 1 and 5.")  # wording unverified
         return rating
     raise ValueError(f"Field '{fd.id}' cannot be set. It is not on the appropriate screen, or unknown.")
+
+
+def _datetime_ms(value: Any) -> int:
+    """A Date Time Picker value, `2011-10-19T10:29:29.908+1100`, as epoch ms (an offset is required)."""
+    parsed = None
+    if isinstance(value, str):
+        for parse in (lambda v: datetime.strptime(v, "%Y-%m-%dT%H:%M:%S.%f%z"), datetime.fromisoformat):
+            try:
+                parsed = parse(value)
+                break
+            except ValueError:
+                continue
+    if parsed is None or parsed.tzinfo is None:
+        # wording unverified
+        raise ValueError("Invalid date format. Please enter the date in the format \"yyyy-MM-dd'T'HH:mm:ss.SSSZ\".")
+    return _ms(parsed)
 
 
 def _priority_value(value: Any) -> int:

@@ -175,3 +175,4 @@ class _FieldDef:
     in_issue: bool = True
     edit_ops: tuple[str, ...] = ()  # empty: not on the edit screen
     options: dict[str, str] = field(default_factory=dict)  # select: option id -> value
+    searchable: bool = True  # a custom field created without a searcherKey is not (createCustomField)

@@ -98,7 +98,8 @@ def _jql_fields(sim: JiraSimulator) -> list[jql.FieldSpec]:
         f("reporter", ("reporter",), "user", lambda i: canon(i.reporter), resolve=resolve_user),
         f("creator", ("creator",), "user", lambda i: canon(i.creator), resolve=resolve_user),
     ]
-    return specs + [_custom_spec(fd) for fd in sim._fields.values() if fd.custom_id is not None]
+    return specs + [_custom_spec(fd) for fd in sim._fields.values()
+                    if fd.custom_id is not None and fd.searchable]
 
 
 def _custom_spec(fd: _FieldDef) -> jql.FieldSpec:
@@ -131,6 +132,8 @@ def _custom_spec(fd: _FieldDef) -> jql.FieldSpec:
 
     if role == "extra_number":
         return jql.FieldSpec(fid, names, "number", extra, custom_id=fd.custom_id)
+    if role == "extra_datetime":
+        return jql.FieldSpec(fid, names, "date", extra, custom_id=fd.custom_id)
     if role == "extra_select":
         return jql.FieldSpec(fid, names, "option", extra, resolve=option, custom_id=fd.custom_id)
     return jql.FieldSpec(fid, names, "text", lambda i: (extra(i) or "").lower() or None,

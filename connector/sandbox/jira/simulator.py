@@ -18,7 +18,7 @@ from typing import Any, Literal
 from connector.sandbox import jql
 from connector.sandbox.jira.app import _handle
 from connector.sandbox.jira.encode import _Encoder, _issue_json
-from connector.sandbox.jira.fields import _custom, _define_fields
+from connector.sandbox.jira.fields import CREATABLE_TYPES, _custom, _define_fields
 from connector.sandbox.jira.model import (
     _CLOSE_CODE_RESOLUTION,
     _FIRST_EXTRA_FIELD_ID,
@@ -52,7 +52,8 @@ class JiraSimulator:
         token: the API token (Cloud) / password or personal access token (Data Center).
         project: key of the service project holding the world's tickets.
         max_results_cap: largest page a search serves (default 100 Cloud, 1000 Data Center).
-        admin: whether the API user administers the project (`notifyUsers=false` is honoured).
+        admin: whether the API user administers the project (`notifyUsers=false` is honoured) and
+            Jira (custom fields may be created through `POST /rest/api/{2,3}/field`).
         clock: returns the simulated now; writes stamp `updated` with it.
     """
 
@@ -186,20 +187,27 @@ class JiraSimulator:
             self._next_seq.setdefault(key.upper(), 1)
             self._schema_cache = None
 
-    def add_field(self, name: str, kind: Literal["number", "text", "select"] = "number",
-                  options: Sequence[str] = ()) -> str:
-        """Add an editable custom field (say, our own score field) and return its id."""
-        types = {"number": ("com.atlassian.jira.plugin.system.customfieldtypes:float", "number", "Number"),
-                 "text": ("com.atlassian.jira.plugin.system.customfieldtypes:textfield", "string", "Short text"),
-                 "select": ("com.atlassian.jira.plugin.system.customfieldtypes:select", "option", "Dropdown")}
-        custom, schema_type, suffix = types[kind]
+    def add_field(self, name: str, kind: Literal["number", "text", "select", "datetime"] = "number",
+                  options: Sequence[str] = (), *, on_screen: bool = True) -> str:
+        """Add a custom field (say, our own score field) and return its id; `on_screen=False` leaves
+        it off the edit screen, as a field created through the API is (see `add_to_screen`)."""
+        custom, (_, schema_type, suffix, _) = next(
+            (key, spec) for key, spec in CREATABLE_TYPES.items() if spec[0] == kind)
         with self._lock:
             fd = _custom(self, name, self._next_custom_id, f"extra_{kind}", custom, schema_type, suffix,
-                         edit_ops=("set",), options=options)
+                         edit_ops=("set",) if on_screen else (), options=options)
             self._next_custom_id += 1
             self._schema_cache = None
             self._plans.clear()
             return fd.id
+
+    def add_to_screen(self, field_id: str) -> None:
+        """What an admin does after creating a field: put it on the edit screen (editmeta, edits)."""
+        with self._lock:
+            fd = self._fields[field_id]
+            if fd.custom_id is None or not fd.role.startswith("extra_"):
+                raise ValueError(f"{field_id} is not a field added with add_field or the API")
+            fd.edit_ops = ("set",)
 
     def field_id(self, name: str) -> str:
         """The id of a field by its display name (test convenience; the connector uses /field)."""
@@ -219,6 +227,11 @@ class JiraSimulator:
             view = _view(self, "http://sandbox", "2", self.me)
             issue = self._get_issue(key)
             return dict(json.loads(_issue_json(self, issue, self._all_fields(), view)))
+
+    def labelled(self, label: str) -> list[str]:
+        """Keys of the issues carrying `label` (e.g. the connector's follow-ups)."""
+        with self._lock:
+            return [i.key for i in self._issues if label in i.labels]
 
     def comments(self, key: str) -> list[dict[str, Any]]:
         """Comments of an issue: id, body, public, author account id."""

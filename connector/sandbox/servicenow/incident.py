@@ -16,11 +16,11 @@ STATE_BY_WORLD = {"new": "1", "in_progress": "2", "on_hold": "3", "resolved": "6
                   "canceled": "8"}
 RESOLVED, CLOSED, CANCELED = "6", "7", "8"
 OPEN_STATES = frozenset({"1", "2", "3"})
-# reference §7.2: what even an admin may still change on a Closed or Canceled incident. work_notes is on
-# the list because the connector's write-back goes there.
+# reference §7.2: what even an admin may still change on a Closed or Canceled incident. Work notes are not
+# on it (only the work notes *list*): a write-back onto a closed incident needs an ACL exception.
 CLOSED_WRITABLE = frozenset({
     "subcategory", "business_service", "service_offering", "description", "contact_type", "watch_list",
-    "work_notes_list", "work_notes", "parent", "problem_id", "rfc", "caused_by", "resolved_by", "resolved_at",
+    "work_notes_list", "parent", "problem_id", "rfc", "caused_by", "resolved_by", "resolved_at",
     "reassignment_count",
 })
 SUBCATEGORY = {"software": "email", "hardware": "monitor", "network": "vpn",

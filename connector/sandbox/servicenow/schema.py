@@ -27,6 +27,8 @@ class FieldSpec:
     type: str = "string"
     reference: str = ""  # target table of a reference field
     label: str = ""
+    max_length: int = 0  # sys_dictionary max_length; 0: not stated
+    read_only: bool = False  # the dictionary's Read only flag (the sandbox does not enforce it)
 
 
 # Short names keep the schema tables below readable: String, Number (integer), Boolean, Date-time, Journal.
@@ -82,7 +84,8 @@ SCHEMAS: dict[str, dict[str, FieldSpec]] = {
         "type": S, "cim_estimate": S, "strategic_objective": S, "business_process": S,
         "approver_group": ref("sys_user_group"), "close_notes": S, "active": B, "opened_at": D,
     },
-    "sys_dictionary": {"name": S, "element": S, "internal_type": S, "reference": S, "column_label": S},
+    "sys_dictionary": {"name": S, "element": S, "internal_type": S, "reference": S, "column_label": S,
+                       "max_length": N, "read_only": B},
 }
 CHOICES: dict[tuple[str, str], dict[str, str]] = {
     ("incident", "state"): {"1": "New", "2": "In Progress", "3": "On Hold", "6": "Resolved", "7": "Closed",

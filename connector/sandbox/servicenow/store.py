@@ -144,6 +144,8 @@ class TableStore:
             dictionary[sys_id] = self._system_row("sys_dictionary", sys_id, now, "system") | {
                 "name": name, "element": element, "internal_type": spec.type, "reference": spec.reference,
                 "column_label": spec.label or element.replace("_", " ").title(),
+                "max_length": str(spec.max_length) if spec.max_length else "",
+                "read_only": "true" if spec.read_only else "false",
             }
         self._changed("sys_dictionary")
 

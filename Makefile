@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/pull.py
 	$(BIN)/python bench/surveys.py
 	$(BIN)/python bench/page.py
+	$(BIN)/python bench/writeback.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -617,6 +617,14 @@ def load(path: Path, env: dict[str, str] | None = None) -> Loaded:
                 mappings[name] = load_mapping(raw["mapping"], path.parent, expect_kind=kind)
             except ConfigError as exc:
                 problems += [_relocate(p, doc, ("systems", name, "mapping")) for p in exc.problems]
+    themes = config.analytics.themes if config is not None else None
+    if themes:
+        from connector.analytics.themes import load_taxonomy
+
+        try:
+            load_taxonomy(path.parent / themes)
+        except ConfigError as exc:
+            problems += [_relocate(p, doc, ("analytics", "themes")) for p in exc.problems]
     if problems or config is None:
         raise ConfigError(problems)
     _register_url_passwords(config)

@@ -24,7 +24,7 @@ from connector.config import RESPONSE_SYMBOLS, Config, InnerLoop, SurveyConfig
 from connector.errors import VloopError
 from connector.expression import Expression, compile_expression
 from connector.mapping import Mapping, read_path
-from connector.model import FollowUpRequest, WriteBackItem
+from connector.model import FollowUpRequest, WriteBackItem, WriteBackOutcome
 from connector.store import Store
 from connector.store.repo import _insert
 from connector.store.schema import flags, follow_ups, invitations, persons, responses, scores, tickets
@@ -87,12 +87,13 @@ def run_inner_loop(store: Store, config: Config, sources: dict[str, Source], now
             _flag_new_tickets(store, system, source, mapping, spec.flag_new_tickets, now, report)
     report.metrics = _metrics(store, config, spec, rule, now)
     for error, count in report.errors.most_common(3):
-        log.error("%d follow-ups could not be created: %s", count, error)
+        log.error("inner loop: %s (%d times)", error, count)
     return report
 
 
 def _find_detractors(store: Store, config: Config, spec: InnerLoop, rule: Expression, now: datetime) -> int:
     kinds = {name: s.kind for name, s in config.surveys.items()}
+    recovery = {name for name, s in config.surveys.items() if s.trigger == "follow_up_closed"}
     stmt = (select(responses.c.id, responses.c.score, responses.c.comment, responses.c.source,
                    responses.c.submitted_at, invitations.c.survey, invitations.c.system, invitations.c.ticket_id,
                    scores.c.band, scores.c.sentiment, scores.c.sentiment_label, scores.c.themes)
@@ -107,6 +108,8 @@ def _find_detractors(store: Store, config: Config, spec: InnerLoop, rule: Expres
         for row in conn.execute(stmt).all():
             if spec.surveys is not None and row.survey not in spec.surveys:
                 continue
+            if row.survey in recovery:
+                continue  # a recovery answer measures the loop; it does not start another one
             if not rule(rule_values(row, kinds.get(row.survey, ""))):
                 continue
             conn.execute(_insert(conn, follow_ups).on_conflict_do_nothing(index_elements=["response_id"]), {
@@ -178,6 +181,7 @@ def _track(store: Store, system: str, source: Source, recovery: dict[str, Survey
         states = source.follow_up_states([r.remote_id for r in open_rows if r.remote_id])
     except VloopError as exc:
         report.errors[f"{system}: cannot read follow-up states: {exc}"] += 1
+        report.failed += 1
         return
     for row in open_rows:
         state = states.get(row.remote_id or "")
@@ -242,6 +246,7 @@ def _flag_new_tickets(store: Store, system: str, source: Source, mapping: Mappin
             found = source.open_tickets_of(sorted(unhappy), min(u["detractor_at"] for u in unhappy.values()))
         except VloopError as exc:
             report.errors[f"{system}: cannot look for new tickets of unhappy customers: {exc}"] += 1
+            report.failed += 1
             return
         with store.engine.begin() as conn:
             for ticket in found:
@@ -304,7 +309,10 @@ def _write_flags(store: Store, system: str, source: Source, now: datetime, repor
     with store.engine.begin() as conn:
         conn.execute(update(flags).where(flags.c.system == system, flags.c.ticket_id.in_([r.ticket_id for r in rows]))
                      .values(attempts=flags.c.attempts + 1, updated_at=now))
-    outcomes = source.write_back(items)
+    try:
+        outcomes = source.write_back(items)
+    except VloopError as exc:
+        outcomes = {i: WriteBackOutcome(False, error=str(exc)) for i in range(len(items))}
     with store.engine.begin() as conn:
         for i, row in enumerate(rows):
             outcome = outcomes.get(i)
@@ -313,6 +321,9 @@ def _write_flags(store: Store, system: str, source: Source, now: datetime, repor
             conn.execute(update(flags).where(flags.c.system == system, flags.c.ticket_id == row.ticket_id).values(
                 state="done" if done else "pending", error=error, updated_at=now))
             report.flagged += done
+            if not done:
+                report.failed += 1
+                report.errors[f"{system}: heads-up note on a new ticket: {error}"] += 1
 
 
 def _set(store: Store, response_id: int, **values: Any) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 
 from connector.config import Config
+from connector.errors import VloopError
 from connector.mapping import WriteBack
 from connector.model import WriteBackItem, WriteBackOutcome
 from connector.store import Store
@@ -76,8 +77,9 @@ def note_text(values: dict[str, Any], comment: str | None, source: str, referenc
     return "\n".join(lines)
 
 
-def reference_of(response_id: int) -> str:
-    return f"(ref vloop-wb-{response_id})"
+def reference_of(response_id: int, answered_at: datetime) -> str:
+    """Unique per version of the answer: a re-rated answer gets a note of its own, found on its own."""
+    return f"(ref vloop-wb-{response_id}.{int(answered_at.timestamp())})"
 
 
 def write_back(store: Store, system: str, source: Source, spec: WriteBack, config: Config,
@@ -93,7 +95,10 @@ def write_back(store: Store, system: str, source: Source, spec: WriteBack, confi
         after = rows[-1]["response_id"]
         _count_attempt(store, [r["response_id"] for r in rows], now)
         items = [_item(r) for r in rows]
-        outcomes = source.write_back(items)
+        try:
+            outcomes = source.write_back(items)
+        except VloopError as exc:  # the system failed as a whole: every item waits for the next run
+            outcomes = {i.key: WriteBackOutcome(False, error=str(exc)) for i in items}
         _record(store, rows, outcomes, now, report)
     report.duration_s = round(time.monotonic() - started, 3)
     for error, count in report.errors.most_common(3):
@@ -124,8 +129,9 @@ def _enqueue(store: Store, system: str, spec: WriteBack, config: Config, now: da
                 conn.execute(_insert(conn, write_backs).on_conflict_do_nothing(index_elements=["response_id"]), {
                     "response_id": row.id, "system": system, "ticket_id": row.ticket_id, "attempts": 0,
                     "note": "pending" if spec.note else "none", "written_at": None, **fields})
-            else:
-                conn.execute(update(write_backs).where(write_backs.c.response_id == row.id).values(**fields))
+            else:  # the answer changed: new values, and a new note when notes are wanted
+                conn.execute(update(write_backs).where(write_backs.c.response_id == row.id).values(
+                    **fields, attempts=0, note="pending" if spec.note else "none"))
             queued += 1
     return queued
 
@@ -149,7 +155,7 @@ def _count_attempt(store: Store, ids: list[int], now: datetime) -> None:
 
 def _item(row: dict[str, Any]) -> WriteBackItem:
     values = dict(row["fields"])
-    reference = reference_of(row["response_id"])
+    reference = reference_of(row["response_id"], row["answered_at"])
     note = note_text(values, row["comment"], row["source"], reference) if row["note"] == "pending" else None
     values["answered_at"] = datetime.fromisoformat(values["answered_at"])
     return WriteBackItem(key=row["response_id"], ticket_id=row["ticket_id"], values=values, note=note,

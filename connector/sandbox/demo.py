@@ -139,6 +139,9 @@ def run_demo(*, tickets: int = 300, seed: int = 7, state: str | None = None) -> 
     state = state or f"sqlite:///{workdir / 'vloop.db'}"
     sn = ServiceNowSimulator(build_world(tickets=tickets, seed=seed))
     jira = JiraSimulator(build_world(tickets=tickets, seed=seed + 1), mode="cloud", token=JIRA_DEMO_TOKEN)
+    # The instance's admin granted the ACL exception for work notes on closed incidents that the write-back
+    # needs (docs/servicenow.md); without it those notes wait, and each run says so.
+    sn.allow_on_closed("work_notes")
     sn_server, jira_server = make_servicenow_server(sn).start(), make_jira_server(jira).start()
     sink = MailSink().__enter__()
     page = _SurveyPage()

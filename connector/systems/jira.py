@@ -66,6 +66,8 @@ def _issue_id(ticket_id: str) -> str:
 def _jira_value(value: Any, kind: str) -> Any:
     """A canonical value in the shape the field's schema type takes in an edit."""
     if isinstance(value, datetime):
+        if kind == "date":  # a date picker takes the day only
+            return value.strftime("%Y-%m-%d")
         return value.strftime("%Y-%m-%dT%H:%M:%S.000+0000") if kind == "datetime" else value.isoformat()
     if kind == "number":
         return value if isinstance(value, int | float) else float(value)

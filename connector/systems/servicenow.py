@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -295,8 +296,15 @@ class ServiceNowSource:
         spec = self.mapping.write_back
         if spec is None or not items:
             return {}
-        noted = self._notes_present([i for i in items if i.unclear and i.note])
         out: dict[int, WriteBackOutcome] = {}
+        unclear = [i for i in items if i.unclear and i.note]
+        try:
+            noted = self._notes_present(unclear)
+        except SystemError_ as exc:
+            # Without the look-up a note could be added twice: those items wait for a run that can look.
+            out |= {i.key: WriteBackOutcome(False, error=f"cannot check for an earlier note: {exc}") for i in unclear}
+            items = [i for i in items if i.key not in out]
+            noted = set()
         work: list[tuple[WriteBackItem, dict[str, Any]]] = []
         for item in items:
             body = {name: _sn_value(item.values[value]) for name, value in spec.fields.items()
@@ -311,7 +319,8 @@ class ServiceNowSource:
         with ThreadPoolExecutor(max_workers=self.config.http.max_concurrency) as pool:
             for result in pool.map(self._batch, chunks):
                 out.update(result)
-        return out
+        # A note found on the ticket is written, whatever became of the fields this time.
+        return {k: replace(o, note_written=True) if k in noted else o for k, o in out.items()}
 
     def _batch(self, chunk: list[tuple[WriteBackItem, dict[str, Any]]]) -> dict[int, WriteBackOutcome]:
         """One Batch API call; items the instance did not get to (`unserviced_requests`) go again."""
@@ -362,9 +371,9 @@ class ServiceNowSource:
                     "read it); add it or fix the mapping's write_back (vloop setup servicenow --check)"))
             return WriteBackOutcome(True, note_written="work_notes" in body)
         message = str(result.get("error_message") or result.get("status_text") or "")
-        hint = {403: "the integration user may not write these fields; a closed incident accepts only a few "
-                     "fields: add a write ACL for the vloop fields (docs/servicenow.md, write-back on closed "
-                     "incidents)",
+        hint = {403: "the integration user may not write these fields or the work note; a closed incident "
+                     "accepts only a few fields: add a write ACL for them (docs/servicenow.md, section 10 "
+                     "\"Write-back fields\")",
                 404: "the record is gone or not readable"}.get(status, "see the message")
         return WriteBackOutcome(False, error=f"{self.name}: PATCH {table}/{item.ticket_id} (batch): HTTP {status} "
                                              f"{redact(message)[:200]}; {hint}")
@@ -376,7 +385,7 @@ class ServiceNowSource:
             chunk = items[start:start + 100]
             ids = ",".join(sorted({_sys_id(i.ticket_id) for i in chunk}))
             rows = self._get("sys_journal_field", {
-                "sysparm_query": f"element=work_notes^element_idIN{ids}^valueLIKE(ref vloop-wb-",
+                "sysparm_query": f"element=work_notes^element_idIN{ids}^valueLIKE(ref vloop-",
                 "sysparm_fields": "element_id,value", "sysparm_limit": "1000", "sysparm_no_count": "true"})
             texts: dict[str, list[str]] = {}
             for row in rows:

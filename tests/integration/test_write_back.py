@@ -82,7 +82,7 @@ def test_servicenow_fields_and_one_internal_note_per_answer(tmp_path, state_url,
         assert (row["u_vloop_score"], row["u_vloop_band"]) == (str(score), {1: "dissatisfied", 2: "dissatisfied",
                                                                           3: "neutral"}.get(score, "satisfied"))
         notes = sn_notes(sn.sim, ticket)
-        assert len(notes) == 1 and f"(ref vloop-wb-{response_id})" in notes[0] and f": {score} on 1-5" in notes[0]
+        assert len(notes) == 1 and f"(ref vloop-wb-{response_id}." in notes[0] and f": {score} on 1-5" in notes[0]
         assert not sn_notes(sn.sim, ticket, "comments")  # never in the caller-visible journal
     # 100 PATCHes per Batch API call: the requests are ceil(written / 100).
     sent = first.write_backs[0].written + first.write_backs[0].failed
@@ -192,9 +192,28 @@ def test_jira_fields_with_one_edit_each_and_an_internal_comment(tmp_path, sqlite
         for ticket, (response_id, score) in got.items():
             issue = jira.sim.issue(keys[ticket])
             assert issue["fields"][jira.sim.field_id("Customer score")] == score
-            notes = [c for c in jira.sim.comments(keys[ticket]) if f"(ref vloop-wb-{response_id})" in c["body"]]
+            notes = [c for c in jira.sim.comments(keys[ticket]) if f"(ref vloop-wb-{response_id}." in c["body"]]
             assert len(notes) == 1 and notes[0]["public"] is False  # internal: the customer never sees it
     assert result.status == "ok" and result.write_backs[0].written == len(got) > 0
     # Exactly one edit per ticket (plus one refused try when notifications cannot be turned off).
     assert edits == len(got) + (0 if admin else 1)
     assert again.write_backs[0].written == 0 and jira.requests("/rest/api/2/issue/") == edits
+
+
+def test_a_re_rated_jsm_answer_is_written_again_with_a_note_of_its_own(tmp_path, sqlite_url):
+    with site("jira", recent(150, seed=84), admin=True) as jira:
+        jira.sim.add_field("Customer score", "number")
+        system = jira.system(mapping=mapping_with(tmp_path, "jira-service-management", {"{Customer score}": "score"}))
+        loaded = load(native_config(tmp_path, sqlite_url, {"jira": system}), env=ENV)
+        store = Store.open(sqlite_url)
+        sync(loaded, store)
+        ticket, (response_id, score) = sorted(answers(sqlite_url).items())[0]
+        key = next(f"ITSD-{t.seq}" for t in jira.sim.world.tickets if str(jira.sim.issue(f"ITSD-{t.seq}")["id"]) == ticket)
+        jira.sim.set_feedback(key, 1 if score != 1 else 2, "Actually it broke again")
+        again = sync(loaded, store, now=datetime.now(UTC) + timedelta(minutes=1))
+        store.close()
+        issue = jira.sim.issue(key)
+        notes = [c for c in jira.sim.comments(key) if f"(ref vloop-wb-{response_id}." in c["body"]]
+    assert again.write_backs[0].written == 1 and again.write_backs[0].notes == 1
+    assert issue["fields"][jira.sim.field_id("Customer score")] == (1 if score != 1 else 2)
+    assert len(notes) == 2 and all(not n["public"] for n in notes) and "broke again" in notes[1]["body"]

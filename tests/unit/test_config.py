@@ -254,3 +254,12 @@ def test_good_questions_load(tmp_path, kind, language, questions, expected):
 def test_questions_default_to_none(tmp_path):
     text = SURVEYED.replace("KIND", "nps").replace("LANGUAGE", "en").replace("    questions:\nQUESTIONS", "")
     assert load(write(tmp_path, text), env={"SN_PASSWORD": "x" * 8}).config.surveys["resolved"].questions == []
+
+
+def test_a_broken_theme_taxonomy_is_a_config_error_naming_its_file_and_key(tmp_path):
+    (tmp_path / "themes.yaml").write_text("themes:\n  - id: slow\n    label: {en: Slow}\n"
+                                          "    patterns: {en: ['(unclosed']}\n")
+    (tmp_path / "vloop.yaml").write_text("systems: {}\nanalytics:\n  themes: themes.yaml\n")
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path / "vloop.yaml", env={})
+    assert "themes.yaml:4: themes[0].patterns.en[0]: invalid regular expression" in str(caught.value)

@@ -149,6 +149,12 @@ class ServiceNowSimulator(TableApi):
             row = self._incident(incident)
             return self._survey_rows(incident, row["caller_id"], score, comment, at or self.clock())
 
+    def allow_on_closed(self, *fields: str) -> None:
+        """Let API writes change these fields of closed incidents too, as an ACL exception would
+        (docs/servicenow.md, "Write-back fields")."""
+        with self._lock:
+            self.closed_writable = self.closed_writable | frozenset(fields)
+
     def journal(self, element_id: str, element: str | None = None) -> list[Row]:
         """Journal entries (comments / work_notes) written on a record, oldest first."""
         with self._lock:

@@ -106,6 +106,8 @@ class TableStore:
         self._writes = 0
         self._inserted = 0
         self._numbers: dict[str, int] = {}
+        # What a closed incident still accepts; `allow_on_closed` adds an admin's ACL exception.
+        self.closed_writable: frozenset[str] = CLOSED_WRITABLE
         for name, fields in SCHEMAS.items():
             if name != "sys_dictionary":
                 self.register_table(name, fields)
@@ -212,7 +214,7 @@ class TableStore:
         changes = {k: v for k, v in changes.items() if v != old.get(k)}
         if table == "incident":
             if enforce_acl and old["state"] in (CLOSED, CANCELED):
-                blocked = (set(changes) | set(journal)) - CLOSED_WRITABLE
+                blocked = (set(changes) | set(journal)) - self.closed_writable
                 if blocked:
                     raise ApiError(403, "Operation Failed",
                                    "ACL Exception Update Failed due to security constraints")

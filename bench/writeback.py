@@ -140,7 +140,7 @@ def make_items(ids: Sequence[str], phase: int, notes: bool) -> tuple[list[WriteB
         score = score_of(i, phase)
         values: dict[str, Any] = {"score": score, "band": CSAT.band(score), "kind": "csat", "survey": "resolved",
                                   "answered_at": ANSWERED.isoformat()}
-        reference = reference_of(key)
+        reference = reference_of(key, ANSWERED)
         note = note_text(values, "Quick and friendly, thank you.", "page", reference) if notes else None
         items.append(WriteBackItem(key=key, ticket_id=ticket, values=values | {"answered_at": ANSWERED},
                                    note=note, reference=reference))

@@ -189,12 +189,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     setup_logging(config.log.level, config.log.format)
     store = _store(loaded)
     max_age = max(s.expire_after for s in config.surveys.values())
+    page = config.page
     app = create_app(SurveyStore(store.engine), SurveyTokens(config.secret_keys(), max_age),
                      dict(config.surveys), public_url=str(config.public_url),
-                     secret_key=config.secret_keys()[0])
+                     secret_key=config.secret_keys()[0], rate_limit_per_ip=page.rate_limit_per_ip,
+                     rate_limit_per_token=page.rate_limit_per_link,
+                     optout_tokens=SurveyTokens(config.secret_keys(), max(page.optout_valid_for, max_age)))
     print(f"survey page on http://{args.host}:{args.port} (links: {config.public_url}); Ctrl-C stops it", flush=True)
     try:
-        serve(app, args.host, args.port)
+        serve(app, args.host, args.port, page.trusted_proxies)
     finally:
         store.close()
     return EXIT_OK

@@ -414,6 +414,20 @@ class Channels(Strict):
     webhook: WebhookChannel | None = Field(None, description="Needed by surveys with channel: webhook.")
 
 
+class PageOptions(Strict):
+    """The survey page (`vloop serve`)."""
+
+    rate_limit_per_ip: int = Field(60, ge=1, description="Requests per minute from one address to survey and "
+                                   "opt-out links. Behind a company NAT many respondents share one address.")
+    rate_limit_per_link: int = Field(10, ge=1, description="Requests per minute to one survey link.")
+    trusted_proxies: int = Field(0, ge=0, le=5, description="Reverse proxies in front of the page that set "
+                                 "X-Forwarded-For; the rate limit then counts the client's address. 0: the page "
+                                 "is reached directly, and forwarded headers are ignored. Only set it when the page "
+                                 "cannot be reached except through those proxies.")
+    optout_valid_for: Duration = Field(timedelta(days=365), description="Opt-out links keep working this long, "
+                                       "well after the survey itself closed.")
+
+
 class AnalyticsOptions(Strict):
     themes: str | None = Field(None, description="Theme taxonomy YAML (relative to this file); default the "
                                "shipped ITSM taxonomy.")
@@ -457,6 +471,7 @@ class Config(Strict):
     systems: dict[str, SystemConfig] = Field(description="Configured ITSM endpoints by name.")
     surveys: dict[str, SurveyConfig] = Field(default_factory=dict, description="Survey definitions by name.")
     channels: Channels = Channels()
+    page: PageOptions = PageOptions()
     analytics: AnalyticsOptions = AnalyticsOptions()
     inner_loop: InnerLoop | None = Field(None, description="Follow-ups for detractors; none: off.")
     log: LogOptions = LogOptions()

@@ -164,12 +164,15 @@ def clean_comment(raw: str) -> str:
 
 def create_app(store: SurveyStore, tokens: SurveyTokens, surveys: Mapping[str, str | SurveyConfig], *,
                public_url: str, rate_limit_per_ip: int = 60, rate_limit_per_token: int = 10,
-               clock: Clock | None = None, secret_key: str | bytes | None = None) -> Flask:
+               clock: Clock | None = None, secret_key: str | bytes | None = None,
+               optout_tokens: SurveyTokens | None = None) -> Flask:
     """The survey page app. `surveys` maps survey name to its definition, or to its kind (nps | csat | ces)
     for a survey with no questions of its own.
 
     `secret_key` keys the CSRF tokens; pass the configured secret so replicas and restarts agree.
     Without it a random per-process key is used (forms opened before a restart are then refused).
+    `optout_tokens` checks opt-out links, which stay good long after the survey closed (default: `tokens`).
+    Behind reverse proxies the client's address comes from the server (`server_options`).
     """
     now = clock or _utc_now
     base = public_url.rstrip("/")
@@ -184,6 +187,7 @@ def create_app(store: SurveyStore, tokens: SurveyTokens, surveys: Mapping[str, s
     app = Flask(__name__, template_folder=str(HERE / "templates"), static_folder=str(HERE / "static"),
                 static_url_path="/static")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY + text_questions * BODY_PER_TEXT_QUESTION
+    optout_checker = optout_tokens or tokens
 
     # --- helpers bound to this app ---------------------------------------------------------------
 
@@ -227,9 +231,9 @@ def create_app(store: SurveyStore, tokens: SurveyTokens, surveys: Mapping[str, s
         return render("message.html", lang, 400, title=text(lang, "page.errors.title"),
                       body=text(lang, "page.errors.csrf"))
 
-    def lookup(token: str) -> InvitationView | None:
+    def lookup(token: str, checker: SurveyTokens = tokens) -> InvitationView | None:
         """The invitation a link is for, rate limited per link; None for any link that is not good."""
-        check = tokens.check(token)
+        check = checker.check(token)
         key = f"i{check.invitation_id}" if check.status == "ok" else "t" + hashlib.sha256(token.encode()).hexdigest()
         if not per_token.take(key):
             log.info("survey link rate limited: invitation %s", check.invitation_id)
@@ -392,7 +396,7 @@ def create_app(store: SurveyStore, tokens: SurveyTokens, surveys: Mapping[str, s
 
     @app.get("/optout/<token>")
     def optout_page(token: str) -> Any:
-        view = lookup(token)
+        view = lookup(token, optout_checker)
         lang = language(view)
         if view is None:
             return not_found(lang)
@@ -400,7 +404,7 @@ def create_app(store: SurveyStore, tokens: SurveyTokens, surveys: Mapping[str, s
 
     @app.post("/optout/<token>")
     def optout_submit(token: str) -> Any:
-        view = lookup(token)
+        view = lookup(token, optout_checker)
         lang = language(view)
         if view is None:
             return not_found(lang)
@@ -426,8 +430,19 @@ def create_app(store: SurveyStore, tokens: SurveyTokens, surveys: Mapping[str, s
     return app
 
 
-def serve(app: Flask, host: str, port: int) -> None:
+def server_options(trusted_proxies: int = 0) -> dict[str, Any]:
+    """waitress settings: 8 threads; with reverse proxies in front, the client address is taken from their
+    X-Forwarded-For (the rate limit per address then counts people, not the proxy). Without, waitress
+    drops forwarded headers, which anyone could forge."""
+    options: dict[str, Any] = {"threads": 8, "ident": "vloop", "clear_untrusted_proxy_headers": True}
+    if trusted_proxies:
+        options |= {"trusted_proxy": "*", "trusted_proxy_count": trusted_proxies,
+                    "trusted_proxy_headers": {"x-forwarded-for", "x-forwarded-proto"}}
+    return options
+
+
+def serve(app: Flask, host: str, port: int, trusted_proxies: int = 0) -> None:
     """Serve the survey page with waitress (a production WSGI server; no per-request access log)."""
     from waitress import serve as waitress_serve
 
-    waitress_serve(app, host=host, port=port, threads=8, ident="vloop")
+    waitress_serve(app, host=host, port=port, **server_options(trusted_proxies))

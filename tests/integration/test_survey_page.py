@@ -27,7 +27,7 @@ from connector.store import Store
 from connector.store.schema import clicks, invitations, optouts, responses, tickets
 from connector.store.surveys import SurveyStore
 from connector.surveys.tokens import SurveyTokens
-from connector.surveys.web import create_app
+from connector.surveys.web import create_app, server_options
 
 KEY = "k" * 40
 SURVEYS = {"resolved": "csat", "loyalty": "nps"}
@@ -67,8 +67,8 @@ class Page:
                                 .where(table.c.invitation_id == invitation_id)).scalar_one()
 
 
-def _serve(app: Any) -> tuple[str, Callable[[], None]]:
-    server = create_server(app, host="127.0.0.1", port=0, threads=8)
+def _serve(app: Any, trusted_proxies: int = 0) -> tuple[str, Callable[[], None]]:
+    server = create_server(app, host="127.0.0.1", port=0, **server_options(trusted_proxies))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
 
@@ -87,7 +87,8 @@ def _serve(app: Any) -> tuple[str, Callable[[], None]]:
     return f"http://127.0.0.1:{server.effective_port}", stop
 
 
-def _page(url: str, store_factory: Any, surveys: Mapping[str, Any] = SURVEYS, **options: Any) -> Iterator[Page]:
+def _page(url: str, store_factory: Any, surveys: Mapping[str, Any] = SURVEYS, trusted_proxies: int = 0,
+          **options: Any) -> Iterator[Page]:
     store = store_factory(url)
     tokens = SurveyTokens([KEY], max_age=timedelta(days=30))
     now = [datetime.now(UTC)]
@@ -97,7 +98,7 @@ def _page(url: str, store_factory: Any, surveys: Mapping[str, Any] = SURVEYS, **
 
     # The public URL must be known before the server's port is: a late-bound app fills the gap.
     holder: dict[str, Any] = {}
-    base, stop = _serve(lambda environ, start: holder["app"](environ, start))
+    base, stop = _serve(lambda environ, start: holder["app"](environ, start), trusted_proxies)
     holder["app"] = create_app(SurveyStore(store.engine), tokens, surveys, public_url=base + "/", clock=clock,
                                secret_key="csrf-" + KEY, **options)
     try:
@@ -569,3 +570,40 @@ def test_swedish_page_shows_swedish_questions_and_falls_back_to_english(asked_sq
     assert "<li>Hur kontaktade du oss? \u2013 Svara på den här frågan.</li>" in refused.text
     done = submit(asked_sqlite, token, {"csrf": csrf_of(html), "score": "2", "q_channel": "portal"})
     assert "Tack!" in done.text and stored_answers(asked_sqlite, invitation_id) == {"reasons": [], "channel": "portal"}
+
+
+def test_optout_links_outlive_the_survey_link(sqlite_url: str, store_factory: Any):
+    """The survey link expires with the survey; its opt-out link keeps working (optout_valid_for)."""
+    store = store_factory(sqlite_url)
+    short = SurveyTokens([KEY], max_age=timedelta(seconds=0))
+    app = create_app(SurveyStore(store.engine), short, SURVEYS, public_url="https://feedback.example.com",
+                     secret_key="s" * 40, optout_tokens=SurveyTokens([KEY], max_age=timedelta(days=365)))
+    client = app.test_client()
+    with store.engine.begin() as conn:
+        conn.execute(invitations.insert().values(
+            survey="resolved", system="servicenow", ticket_id="t-optout", resolved_at=datetime.now(UTC),
+            person_key="dora@example.com", email="dora@example.com", language="en", channel="email",
+            state="expired", attempts=1, reminders_sent=0, created_at=datetime.now(UTC), updated_at=datetime.now(UTC)))
+        invitation_id = conn.execute(select(invitations.c.id).where(invitations.c.ticket_id == "t-optout")).scalar()
+    token = short.sign(invitation_id)
+    time.sleep(1.1)  # the survey link has expired
+    assert client.get(f"/s/{token}").status_code == 404
+    done = client.post(f"/optout/{token}", data={"List-Unsubscribe": "One-Click"})
+    assert done.status_code == 200
+    assert SurveyStore(store.engine).opted_out(["dora@example.com"]) == {"dora@example.com"}
+
+
+@pytest.mark.parametrize("trusted_proxies", [0, 1])
+def test_behind_a_trusted_proxy_each_client_has_its_own_rate_limit(sqlite_url: str, store_factory: Any,
+                                                                   trusted_proxies: int):
+    def get(page: Page, client: str) -> int:
+        _, token = page.invitation()
+        return open_form(page, token, **{"X-Forwarded-For": client}).status_code
+
+    for page in _page(sqlite_url, store_factory, rate_limit_per_ip=3, trusted_proxies=trusted_proxies):
+        first = [get(page, "203.0.113.7") for _ in range(4)]
+        other = get(page, "198.51.100.9")
+        assert first == [200, 200, 200, 429]
+        # Trusted: the proxy's header names the client, who has a bucket of its own. Not trusted: the
+        # header is anyone's to forge, so the peer address (the proxy) counts and is already limited.
+        assert other == (200 if trusted_proxies else 429)

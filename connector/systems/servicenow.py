@@ -47,6 +47,7 @@ SYS_ID = re.compile(r"[0-9a-f]{32}")
 BATCH_ITEMS = 100  # requests per Batch API call
 TASK_CLOSED = frozenset({"3", "4", "7"})  # task states Closed Complete, Closed Incomplete, Closed Skipped
 BATCH_ROUNDS = 3  # calls for the items the instance left unserviced
+JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 HINTS = {
     400: "check the table name and the mapping's encoded query (resolved.query) and field names",
     401: "check the integration user's name and password (or OAuth client) in the config",
@@ -339,8 +340,8 @@ class ServiceNowSource:
                          for key, (item, body) in waiting.items()]
             url = f"{self.base_url}/api/now/v1/batch"
             try:
-                response = self.caller.request("POST", url, replay=False, json={
-                    "batch_request_id": f"vloop-{min(waiting)}", "rest_requests": requests_})
+                response = self.caller.request("POST", url, replay=False, headers=JSON_HEADERS, data=orjson.dumps({
+                    "batch_request_id": f"vloop-{min(waiting)}", "rest_requests": requests_}))
             except (TransientError, SystemError_) as exc:
                 # A batch that may have been applied: fields are absolute, notes are looked up next time.
                 return out | {item.key: WriteBackOutcome(False, error=str(exc)) for item, _ in waiting.values()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from connector.loop.pull import make_source, run_pull
 from connector.loop.score import ScoreReport, score_responses
 from connector.loop.writeback import WriteBackReport, write_back
 from connector.model import SystemPull
+from connector.redact import redact
 from connector.store import Store
 from connector.systems import Source
 
@@ -70,49 +72,61 @@ def sync(loaded: Loaded, store: Store, *, only: str | None = None, since: dateti
             log.warning("another sync run holds the lock; nothing done")
             return RunResult(None, "locked", started, datetime.now(UTC), dry_run=dry_run)
         run_id = store.start_run(dry_run=dry_run)
-        results: list[SystemPull] = []
-        sources: dict[str, Source] = {}
-        for name, system in loaded.config.systems.items():
-            if (only and name != only) or not system.enabled:
-                continue
-            log.info("%s: pulling resolved tickets", name)
-            source = make_source(name, system, loaded.mappings[name])
-            results.append(run_pull(store, name, system, loaded.mappings[name], run_id, started,
-                                    since=since, dry_run=dry_run, source=source))
-            if results[-1].status == "ok":
-                sources[name] = source
-        wanted = {n: s for n, s in loaded.config.surveys.items()
-                  if not only or s.systems is None or only in s.systems}
-        outbound = {n: s for n, s in wanted.items() if s.channel != "native"}
-        overlaps = {n: s.pull.overlap for n, s in loaded.config.systems.items()}
-        collected = [] if dry_run else [
-            report for survey_name, survey in wanted.items() if survey.channel == "native"
-            for report in collect_native(store, survey_name, survey, sources, overlaps, started)]
-        email = loaded.config.channels.email
-        bounces = read_bounces(store, email.bounce_maildir, started) if (
-            email is not None and email.bounce_maildir and not dry_run) else None
-        plans = []
-        for survey_name, survey in outbound.items():
-            if survey.trigger != "resolution":
-                continue  # recovery surveys are invited by the inner loop when a follow-up closes
-            plans.append(plan_survey(store, survey_name, survey, loaded.config, started, dry_run=dry_run,
-                                     keep_examples=DRY_RUN_EXAMPLES if dry_run else 0))
-        deliveries = [] if dry_run else [
-            deliver_survey(store, survey_name, survey, loaded.config, sources, started)
-            for survey_name, survey in outbound.items()]
-        scored = None if dry_run else score_responses(store, loaded, started)
-        written = [] if dry_run else [
-            write_back(store, name, source, spec, loaded.config, started)
-            for name, source in sources.items() if (spec := loaded.mappings[name].write_back) is not None]
-        inner = None if dry_run or loaded.config.inner_loop is None else run_inner_loop(
-            store, loaded.config, sources, started, loaded.mappings)
-        failed = sum(1 for r in results if r.status != "ok")
-        status: Literal["ok", "partial", "failed"] = (
-            "ok" if not failed else "failed" if failed == len(results) else "partial")
-        if status == "ok" and (any(c.error for c in collected) or (bounces and bounces.error)
-                               or any(w.failed for w in written) or (inner and inner.failed)):
-            status = "partial"  # the tickets are in; answers, bounce reports or write-backs are not all done
-        result = RunResult(run_id, status, started, datetime.now(UTC), results, dry_run, plans, deliveries,
-                           collected, bounces, written, scored, inner)
-        store.finish_run(run_id, status, result.as_dict())
+        try:
+            result = _run(loaded, store, run_id, started, only=only, since=since, dry_run=dry_run)
+        except Exception as exc:
+            # The ledger never keeps a run `running` that is not: the next status shows what stopped it.
+            with contextlib.suppress(Exception):  # the store itself may be what failed
+                store.finish_run(run_id, "failed", {"error": redact(f"{type(exc).__name__}: {exc}")})
+            raise
+        store.finish_run(run_id, result.status, result.as_dict())
         return result
+
+
+def _run(loaded: Loaded, store: Store, run_id: int, started: datetime, *, only: str | None,
+         since: datetime | None, dry_run: bool) -> RunResult:
+    """The steps of one run, in order; each one idempotent, so a crash anywhere resumes next time."""
+    results: list[SystemPull] = []
+    sources: dict[str, Source] = {}
+    for name, system in loaded.config.systems.items():
+        if (only and name != only) or not system.enabled:
+            continue
+        log.info("%s: pulling resolved tickets", name)
+        source = make_source(name, system, loaded.mappings[name])
+        results.append(run_pull(store, name, system, loaded.mappings[name], run_id, started,
+                                since=since, dry_run=dry_run, source=source))
+        if results[-1].status == "ok":
+            sources[name] = source
+    wanted = {n: s for n, s in loaded.config.surveys.items()
+              if not only or s.systems is None or only in s.systems}
+    outbound = {n: s for n, s in wanted.items() if s.channel != "native"}
+    overlaps = {n: s.pull.overlap for n, s in loaded.config.systems.items()}
+    collected = [] if dry_run else [
+        report for survey_name, survey in wanted.items() if survey.channel == "native"
+        for report in collect_native(store, survey_name, survey, sources, overlaps, started)]
+    email = loaded.config.channels.email
+    bounces = read_bounces(store, email.bounce_maildir, started) if (
+        email is not None and email.bounce_maildir and not dry_run) else None
+    plans = []
+    for survey_name, survey in outbound.items():
+        if survey.trigger != "resolution":
+            continue  # recovery surveys are invited by the inner loop when a follow-up closes
+        plans.append(plan_survey(store, survey_name, survey, loaded.config, started, dry_run=dry_run,
+                                 keep_examples=DRY_RUN_EXAMPLES if dry_run else 0))
+    deliveries = [] if dry_run else [
+        deliver_survey(store, survey_name, survey, loaded.config, sources, started)
+        for survey_name, survey in outbound.items()]
+    scored = None if dry_run else score_responses(store, loaded, started)
+    written = [] if dry_run else [
+        write_back(store, name, source, spec, loaded.config, started)
+        for name, source in sources.items() if (spec := loaded.mappings[name].write_back) is not None]
+    inner = None if dry_run or loaded.config.inner_loop is None else run_inner_loop(
+        store, loaded.config, sources, started, loaded.mappings)
+    failed = sum(1 for r in results if r.status != "ok")
+    status: Literal["ok", "partial", "failed"] = (
+        "ok" if not failed else "failed" if failed == len(results) else "partial")
+    if status == "ok" and (any(c.error for c in collected) or (bounces and bounces.error)
+                           or any(w.failed for w in written) or (inner and inner.failed)):
+        status = "partial"  # the tickets are in; answers, bounce reports or write-backs are not all done
+    return RunResult(run_id, status, started, datetime.now(UTC), results, dry_run, plans, deliveries,
+                     collected, bounces, written, scored, inner)

@@ -450,6 +450,9 @@ class InnerLoop(Strict):
     within: Duration = Field(timedelta(days=14), description="Only answers this recent get a follow-up (a first "
                              "run does not open one for every old complaint).")
     surveys: list[str] | None = Field(None, description="Surveys whose answers are considered; default all.")
+    close_message: bool = Field(False, description="When a follow-up closes, tell the customer their feedback "
+                                "was followed up: by email (channels.email) when they have an address, else as a "
+                                "comment on the ticket.")
     flag_new_tickets: Duration | None = Field(
         None, description="Put an internal note on a new open ticket of someone whose unhappy answer is this "
         "recent (or whose follow-up is still open), so the agent knows; null: off.")

@@ -10,6 +10,7 @@ same rows.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -28,6 +29,10 @@ from connector.model import FollowUpRequest, WriteBackItem, WriteBackOutcome
 from connector.store import Store
 from connector.store.repo import _insert
 from connector.store.schema import flags, follow_ups, invitations, persons, responses, scores, tickets
+from connector.store.surveys import SurveyStore
+from connector.surveys.channels import smtp_settings
+from connector.surveys.email import SmtpSender, build_notice
+from connector.surveys.i18n import pick_language, text
 from connector.systems import Source
 
 log = logging.getLogger("vloop.inner")
@@ -41,6 +46,7 @@ class InnerLoopReport:
     created: int = 0
     closed: int = 0
     resurveyed: int = 0
+    told: int = 0
     flagged: int = 0
     failed: int = 0
     errors: Counter[str] = field(default_factory=Counter)
@@ -49,7 +55,7 @@ class InnerLoopReport:
     def as_dict(self) -> dict[str, Any]:
         m = self.metrics
         return {"detractors": self.detractors, "created": self.created, "closed": self.closed,
-                "resurveyed": self.resurveyed, "flagged": self.flagged, "failed": self.failed,
+                "resurveyed": self.resurveyed, "told": self.told, "flagged": self.flagged, "failed": self.failed,
                 "errors": dict(self.errors.most_common(5)),
                 "metrics": None if m is None else {
                     "detractors": m.detractors, "follow_up_rate": m.follow_up_rate.value,
@@ -81,10 +87,12 @@ def run_inner_loop(store: Store, config: Config, sources: dict[str, Source], now
     recovery = {name: s for name, s in config.surveys.items() if s.trigger == "follow_up_closed"}
     for system, source in sources.items():
         _create(store, system, source, now, report)
-        _track(store, system, source, recovery, now, report)
+        _track(store, system, source, recovery, spec.close_message, now, report)
         mapping = (mappings or {}).get(system)
         if spec.flag_new_tickets is not None and mapping is not None and mapping.write_back is not None:
             _flag_new_tickets(store, system, source, mapping, spec.flag_new_tickets, now, report)
+    if spec.close_message:
+        _tell_customers(store, config, sources, now, report)
     report.metrics = _metrics(store, config, spec, rule, now)
     for error, count in report.errors.most_common(3):
         log.error("inner loop: %s (%d times)", error, count)
@@ -115,7 +123,7 @@ def _find_detractors(store: Store, config: Config, spec: InnerLoop, rule: Expres
             conn.execute(_insert(conn, follow_ups).on_conflict_do_nothing(index_elements=["response_id"]), {
                 "response_id": row.id, "system": row.system, "ticket_id": row.ticket_id,
                 "correlation": f"vloop-fu-{row.id}", "state": "pending", "detractor_at": row.submitted_at,
-                "due_at": row.submitted_at + spec.due_in, "attempts": 0, "updated_at": now})
+                "due_at": row.submitted_at + spec.due_in, "attempts": 0, "message": "none", "updated_at": now})
             found += 1
     return found
 
@@ -167,8 +175,8 @@ def _request(row: Any) -> FollowUpRequest:
                            description="\n".join(line for line in lines if line is not None), due_at=row.due_at)
 
 
-def _track(store: Store, system: str, source: Source, recovery: dict[str, SurveyConfig], now: datetime,
-           report: InnerLoopReport) -> None:
+def _track(store: Store, system: str, source: Source, recovery: dict[str, SurveyConfig], tell: bool,
+           now: datetime, report: InnerLoopReport) -> None:
     with store.engine.connect() as conn:
         open_rows = conn.execute(
             select(follow_ups.c.response_id, follow_ups.c.remote_id, invitations)
@@ -190,9 +198,59 @@ def _track(store: Store, system: str, source: Source, recovery: dict[str, Survey
                 invited = [_invite_recovery(conn, row, name, survey, now) for name, survey in recovery.items()]
                 conn.execute(update(follow_ups).where(follow_ups.c.response_id == row.response_id).values(
                     state="closed", closed_at=state.closed_at, outcome=state.outcome, updated_at=now,
-                    recovery_invitation_id=invited[0] if invited else None))
+                    recovery_invitation_id=invited[0] if invited else None,
+                    message="pending" if tell else "none"))
             report.closed += 1
             report.resurveyed += len(invited)
+
+
+def _tell_customers(store: Store, config: Config, sources: dict[str, Source], now: datetime,
+                    report: InnerLoopReport) -> None:
+    """"We followed up on your feedback": at most once per closed follow-up (marked before it is sent),
+    by email when the person has an address and email is configured, else as a comment on the ticket."""
+    stmt = (select(follow_ups.c.response_id, invitations.c.system, invitations.c.ticket_id, invitations.c.email,
+                   invitations.c.person_key, invitations.c.language, tickets.c.number, persons.c.name)
+            .select_from(follow_ups.join(responses, responses.c.id == follow_ups.c.response_id)
+                         .join(invitations, invitations.c.id == responses.c.invitation_id)
+                         .join(tickets, and_(tickets.c.system == invitations.c.system,
+                                             tickets.c.id == invitations.c.ticket_id))
+                         .outerjoin(persons, persons.c.key == invitations.c.person_key))
+            .where(follow_ups.c.message == "pending"))
+    with store.engine.connect() as conn:
+        rows = conn.execute(stmt).all()
+    if not rows:
+        return
+    opted = SurveyStore(store.engine).opted_out([k for r in rows for k in (r.person_key, r.email) if k])
+    email = config.channels.email
+    with contextlib.ExitStack() as stack:
+        smtp: SmtpSender | None = None
+        for row in rows:
+            if {row.person_key, (row.email or "").lower()} & opted:
+                _set(store, row.response_id, message="skipped", updated_at=now)
+                continue
+            _set(store, row.response_id, message="sending", updated_at=now)  # at most once
+            lang = pick_language(row.language)
+            greeting = text(lang, "email.greeting", name=row.name) if row.name else text(lang, "email.greeting_no_name")
+            body = text(lang, "closed_loop.body", greeting=greeting, ticket=row.number,
+                        signature=text(lang, "email.signature"))
+            try:
+                if row.email and email is not None:
+                    if smtp is None:
+                        smtp = stack.enter_context(SmtpSender(smtp_settings(email)))
+                    domain = email.domain or email.sender.rsplit("@", 1)[-1].strip(" >")
+                    sent = smtp.send(build_notice(to_address=row.email, to_name=row.name, language=lang, body=body,
+                                                  subject=text(lang, "closed_loop.subject", ticket=row.number),
+                                                  sender=email.sender, domain=domain)).status == "sent"
+                elif row.system in sources:
+                    sources[row.system].post_comment(row.ticket_id, body)
+                    sent = True
+                else:
+                    sent = False
+            except (VloopError, ValueError) as exc:
+                report.errors[f"telling a customer their follow-up closed: {exc}"] += 1
+                sent = False
+            _set(store, row.response_id, message="sent" if sent else "skipped", updated_at=now)
+            report.told += sent
 
 
 def _invite_recovery(conn: Connection, row: Any, name: str, survey: SurveyConfig, now: datetime) -> int:

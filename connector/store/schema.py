@@ -249,6 +249,7 @@ follow_ups = Table(
     Column("closed_at", UTCDateTime),
     Column("outcome", String(300)),
     Column("recovery_invitation_id", Integer, ForeignKey("invitations.id")),  # the re-survey after closing
+    Column("message", String(20), nullable=False, default="none"),  # none | pending | sending | sent | skipped
     Column("attempts", Integer, nullable=False, default=0),
     Column("error", Text),
     Column("updated_at", UTCDateTime, nullable=False),

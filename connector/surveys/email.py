@@ -277,6 +277,26 @@ def build_message(inv: MailInvitation, *, sender: str, domain: str) -> EmailMess
     return message
 
 
+def build_notice(*, to_address: str, to_name: str | None, language: str | None, subject: str, body: str,
+                 sender: str, domain: str) -> EmailMessage:
+    """A short plain-text message to a person (e.g. "we followed up on your feedback"), with the same
+    header safety as the invitation mail. `subject` and `body` come from our texts, never from a ticket."""
+    if not _DOMAIN.fullmatch(domain):
+        raise ValueError("domain is not a host name")
+    message = EmailMessage(policy=policy.default)
+    message["From"] = parse_sender(sender)
+    message["To"] = make_address(clean_text(to_name or "", 100), to_address)
+    message["Subject"] = clean_text(subject, 200)
+    message["Date"] = format_datetime(datetime.now(UTC))
+    message["Message-ID"] = make_msgid(domain=domain)
+    message["Auto-Submitted"] = "auto-generated"
+    message["X-Auto-Response-Suppress"] = "All"
+    message.set_content(body)
+    message["Content-Language"] = pick_language(language)
+    _verify_generated_headers(message)
+    return message
+
+
 def message_id(message: EmailMessage) -> str:
     """The Message-ID to store on the invitation (to reconcile rows left in `sending`)."""
     return str(message["Message-ID"])

@@ -210,3 +210,28 @@ def test_a_new_ticket_of_an_unhappy_customer_gets_one_heads_up_note(tmp_path, sq
         others = [r["value"] for r in sn.sim.journal(other, "work_notes") if "vloop-flag" in r["value"]]
     assert flagged.inner.flagged == 1 and again.inner.flagged == 0
     assert len(notes) == 1 and "was unhappy with" in notes[0] and not others
+
+
+def test_the_customer_hears_once_that_their_follow_up_closed(tmp_path, sqlite_url):
+    from connector.sandbox.mailsink import MailSink
+    from tests.integration.test_survey_loop import KEY
+
+    with site("servicenow", recent(200, seed=98)) as sn, MailSink() as sink:
+        cfg = write_config(
+            tmp_path, sqlite_url, {"servicenow": sn.system()}, secret_key=KEY, public_url="http://127.0.0.1:9",
+            channels={"email": {"from": "desk@example.com", "smtp": {"host": "127.0.0.1", "port": sink.port}}},
+            surveys={"native": {"kind": "csat", "channel": "native"}}, inner_loop={**INNER, "close_message": True})
+        loaded = load(cfg, env=ENV)
+        store = Store.open(sqlite_url)
+        sync(loaded, store)
+        task = tasks(sn.sim)[0]
+        number = detractors(sqlite_url)[task["incident"]]["number"]
+        sn.sim.set_fields("incident_task", task["sys_id"], state="3", active="false", closed_at=datetime.now(UTC))
+        closing = sync(loaded, store)
+        again = sync(loaded, store)
+        store.close()
+        mails = list(sink.messages)
+    assert closing.inner.told == 1 and again.inner.told == 0
+    assert len(mails) == 1 and str(mails[0]["Subject"]).endswith(number)
+    assert "followed up" in mails[0].get_body(("plain",)).get_content() or "följt upp" in \
+        mails[0].get_body(("plain",)).get_content()

@@ -42,6 +42,7 @@ def upgrade() -> None:
     sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('outcome', sa.String(length=300), nullable=True),
     sa.Column('recovery_invitation_id', sa.Integer(), nullable=True),
+    sa.Column('message', sa.String(length=20), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('error', sa.Text(), nullable=True),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),

@@ -59,8 +59,9 @@ def _print_run(title: str, result: RunResult, requests: dict[str, int]) -> None:
         skipped = ", ".join(f"{n} {reason}" for reason, n in plan.suppressed.most_common(4)) or "none"
         print(f"  survey {plan.survey!r}: {plan.pending} invitations queued; not surveyed: {skipped}")
     if result.inner is not None and (result.inner.created or result.inner.closed):
+        told = f", {result.inner.told} customers told so" if result.inner.told else ""
         print(f"  inner loop  {result.inner.created} follow-ups opened for unhappy customers (owned by the ticket's "
-              f"group), {result.inner.closed} closed by the desk")
+              f"group), {result.inner.closed} closed by the desk{told}")
     if result.inner is not None and result.inner.metrics is not None and result.inner.metrics.detractors:
         print(f"  loop        {loop_line(result.inner.metrics)}")
     for w in result.write_backs:
@@ -194,7 +195,7 @@ def run_demo(*, tickets: int = 300, seed: int = 7, state: str | None = None) -> 
         if got != expected:
             print(f"\nUnexpected: second sync stored {got} new resolutions, expected {expected}")
             ok = False
-        print(f"\nThe local mail sink received {len(sink.messages)} invitation(s); e.g. "
+        print(f"\nThe local mail sink received {len(sink.messages)} message(s); e.g. "
               f"{sink.messages[0]['Subject']!r}." if sink.messages else "\nThe local mail sink received nothing.")
         print("Next step (being built): the outer loop, improvements in a CSI register.")
         if outcome["answered"] == 0 or sum(answered.values()) != outcome["answered"]:

@@ -15,4 +15,6 @@ def test_demo_runs_the_loop_and_says_what_happened(capsys, tmp_path):
     emailed = int(re.search(r"(\d+) invitations emailed over 1 SMTP connection", out).group(1))
     answered = int(re.search(r"(\d+) answer on the survey page", out).group(1))
     assert emailed > 0 and 0 < answered < emailed
-    assert f"The local mail sink received {emailed} invitation(s)" in out
+    told = sum(int(n) for n in re.findall(r"(\d+) customers told so", out))
+    assert f"The local mail sink received {emailed + told} message(s)" in out
+    assert "follow-ups opened for unhappy customers" in out and "detractors:" in out

@@ -170,6 +170,7 @@ class ServiceNowSource:
         self.caller = caller or Caller(name, config.http, hints=HINTS)
         self.page_size = config.pull.page_size or mapping.page_size
         self._groups: dict[str, str | None] = {}  # assignment group name -> sys_id
+        self._columns_seen: set[frozenset[str]] = set()  # write-back columns the table echoed back
         # No session cookies: JSESSIONID / BIGipServerpool pin every request to one node, where one
         # transaction per session runs at a time (shared reference reliability-security.md §6).
         self.caller.session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
@@ -360,15 +361,20 @@ class ServiceNowSource:
         status = int(result.get("status_code") or 0)
         table = self.mapping.table or "incident"
         if 200 <= status < 300:
+            columns = frozenset(_columns(body))
+            if columns in self._columns_seen:  # a table's columns do not come and go within a run
+                return WriteBackOutcome(True, note_written="work_notes" in body)
             # The Table API ignores fields a table does not have; what comes back shows what was kept.
             try:
                 echoed = orjson.loads(base64.b64decode(result.get("body") or "")).get("result") or {}
             except ValueError:
                 echoed = {}
-            missing = [c for c in _columns(body) if c not in echoed]
-            if missing:
+            missing = [c for c in columns if c not in echoed]
+            if not missing:
+                self._columns_seen.add(columns)
+            else:
                 return WriteBackOutcome(False, note_written="work_notes" in body, error=(
-                    f"{self.name}: {table} has no field {', '.join(missing)} (or the integration user cannot "
+                    f"{self.name}: {table} has no field {', '.join(sorted(missing))} (or the integration user cannot "
                     "read it); add it or fix the mapping's write_back (vloop setup servicenow --check)"))
             return WriteBackOutcome(True, note_written="work_notes" in body)
         message = str(result.get("error_message") or result.get("status_text") or "")

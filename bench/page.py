@@ -35,6 +35,7 @@ from pathlib import Path
 import psutil
 import requests
 import yaml
+from results import write_section  # bench/ is on sys.path when a script runs
 from sqlalchemy import create_engine, func, insert, select, text
 
 from connector.store import Store
@@ -566,18 +567,6 @@ PROFILE = [
 ]
 
 
-def write_section(out: Path, section: str) -> None:
-    """Replace this benchmark's section of RESULTS.md (or append it), leaving the others as they are."""
-    current = out.read_text() if out.exists() else "# Benchmark results\n"
-    start = current.find(MARKER)
-    if start < 0:
-        updated = current.rstrip("\n") + "\n\n" + section
-    else:
-        end = current.find("\n## ", start + len(MARKER))
-        updated = current[:start] + section + ("\n" + current[end + 1:] if end >= 0 else "")
-    out.write_text(updated.rstrip("\n") + "\n")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=2_000, help="links (invitations) submitted")
@@ -597,7 +586,7 @@ def main() -> int:
         print(load_row(kind, args.n, measured), proof_row(kind, proof, measured.raced), cpu_row(kind, measured),
               sep="\n", flush=True)
     command = " ".join([".venv/bin/python bench/page.py", *sys.argv[1:]])
-    write_section(Path(args.out), render(results, args, command))
+    write_section(Path(args.out), MARKER, render(results, args, command))
     return 0 if results and all(p.ok for _, p in results.values()) else 1
 
 

@@ -37,6 +37,7 @@ from typing import Any
 
 import requests
 import yaml
+from results import write_section  # bench/ is on sys.path when a script runs
 
 from connector.config import load
 from connector.loop.pull import make_source
@@ -416,18 +417,6 @@ def reading(rows: list[Row], args: argparse.Namespace) -> list[str]:
     return notes
 
 
-def write_section(out: Path, section: str) -> None:
-    """Replace this benchmark's section of RESULTS.md (or append it), leaving the others as they are."""
-    current = out.read_text() if out.exists() else "# Benchmark results\n"
-    start = current.find(MARKER)
-    if start < 0:
-        updated = current.rstrip("\n") + "\n\n" + section
-    else:
-        end = current.find("\n## ", start + len(MARKER))
-        updated = current[:start] + section + ("\n" + current[end + 1:] if end >= 0 else "")
-    out.write_text(updated.rstrip("\n") + "\n")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sn-sizes", default="10000,100000")
@@ -453,7 +442,7 @@ def main() -> int:
     args.load[1] = os.getloadavg()[0]
     print(f"total {args.total_s:.0f} s", flush=True)
     command = " ".join([".venv/bin/python bench/writeback.py", *sys.argv[1:]])
-    write_section(Path(args.out), render(rows, args, command))
+    write_section(Path(args.out), MARKER, render(rows, args, command))
     return 0 if rows and all(r.within_target for r in rows) else 1
 
 

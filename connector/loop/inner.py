@@ -162,17 +162,17 @@ def _request(row: Any) -> FollowUpRequest:
     comment = (row.comment or "").strip()
     if len(comment) > COMMENT_LIMIT:
         comment = comment[:COMMENT_LIMIT] + "…"
-    lines = [f"{who} answered the \"{row.survey}\" survey about {row.number} ({row.title or 'no title'}) with "
-             f"{row.score} ({row.band}).",
-             f"Comment: {comment}" if comment else "No comment was left.",
-             f"Themes: {', '.join(row.themes)}" if row.themes else "",
-             "",
-             f"Please contact {who}, find out what went wrong and what would put it right, and close this "
-             "follow-up with what was done. Virtuous Loop tracks it and reports the loop metrics.",
-             f"Correlation: {row.correlation}"]
+    answer = [f"{who} answered the \"{row.survey}\" survey about {row.number} ({row.title or 'no title'}) with "
+              f"{row.score} ({row.band}).",
+              f"Comment: {comment}" if comment else "No comment was left."]
+    if row.themes:
+        answer.append(f"Themes: {', '.join(row.themes)}")
+    ask = [f"Please contact {who}, find out what went wrong and what would put it right, and close this "
+           "follow-up with what was done. Virtuous Loop tracks it and reports the loop metrics.",
+           f"Correlation: {row.correlation}"]
     return FollowUpRequest(correlation=row.correlation, ticket_id=row.ticket_id, ticket_number=row.number or "",
                            group=row.group_name, summary=f"Follow up: {who} was unhappy with {row.number}"[:160],
-                           description="\n".join(line for line in lines if line is not None), due_at=row.due_at)
+                           description="\n".join([*answer, "", *ask]), due_at=row.due_at)
 
 
 def _track(store: Store, system: str, source: Source, recovery: dict[str, SurveyConfig], tell: bool,

@@ -142,9 +142,40 @@ class ServiceNowFollowUp(Strict):
 
 
 class JiraFollowUp(Strict):
-    project: str | None = Field(None, description="Project key of the follow-up issue; default the ticket's own.")
-    issue_type: str = Field("Task", description="Issue type of the follow-up issue.")
-    link_type: str = Field("Relates", description="Issue link type between the follow-up and the ticket.")
+    """Where a detractor's follow-up goes in Jira: an issue linked to the ticket, or a sub-task of it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    # Declared first: the checks of project and link_type below read it.
+    as_: Literal["linked", "subtask"] = Field(
+        "linked", alias="as", description="linked: an issue of its own, linked to the ticket; subtask: a "
+        "sub-task of the ticket, in the ticket's project (its parent is the link).")
+    project: str | None = Field(None, description="Project key of a linked follow-up issue; default the ticket's "
+                                "own. Not with as: subtask.")
+    issue_type: str | None = Field(None, description="Issue type of the follow-up; default Task (linked) or "
+                                   "Sub-task (subtask), which must then be a sub-task type of the project.")
+    link_type: str = Field("Relates", description="Issue link type between a linked follow-up and the ticket. "
+                           "Not with as: subtask.")
+
+    @field_validator("project", "link_type")
+    @classmethod
+    def _linked_only(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("as_") != "subtask" or value is None:
+            return value
+        if info.field_name == "project":
+            raise ValueError("a sub-task lives in its parent's project, the ticket's own: remove project, or use "
+                             "as: linked to create follow-ups in another project")
+        raise ValueError("a sub-task is tied to the ticket as its parent, with no issue link: remove link_type, "
+                         "or use as: linked")
+
+    @property
+    def subtask(self) -> bool:
+        return self.as_ == "subtask"
+
+    @property
+    def type_name(self) -> str:
+        """The issue type to create: the configured one, else the default of the chosen form."""
+        return self.issue_type or ("Sub-task" if self.subtask else "Task")
 
 
 class ServiceNowSystem(Strict):

@@ -16,7 +16,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from connector.config import Strict, validation_problems
 from connector.errors import ConfigError, ConfigProblem
@@ -33,6 +33,9 @@ TICKET_FIELDS = (
 REQUIRED_FIELDS = ("id", "number", "title", "state", "resolved_at")
 STATES: tuple[TicketState, ...] = ("open", "resolved", "closed", "canceled")
 _DISPLAY_NAME = re.compile(r"\{([^{}]+)\}")
+# A Jira write-back target: a custom field by `{Display name}`, or by its id (ids differ per site, but
+# an admin who knows theirs can pin the field when several share a name).
+JIRA_WRITE_FIELD = re.compile(r"\{(?P<name>[^{}]+)\}|(?P<id>customfield_\d+)")
 BUNDLED = Path(__file__).resolve().parent / "mappings"
 REPO_MAPPINGS = Path(__file__).resolve().parent.parent / "mappings"
 
@@ -68,7 +71,7 @@ class WriteBack(Strict):
 
     fields: dict[str, WriteBackValue] = Field(
         default_factory=dict, description="System field ← value (score, band, kind, survey, sentiment, answered_at); "
-        "Jira fields by `{Display name}`.")
+        "Jira custom fields by `{Display name}` or by id (`customfield_10042`).")
     note: bool = Field(True, description="Add an internal note with the answer and the comment: ServiceNow "
                        "work_notes, Jira an internal comment (never a public one).")
 
@@ -87,6 +90,17 @@ class Mapping(Strict):
     def _shorthand(cls, value: Any) -> Any:
         if isinstance(value, dict):
             return {k: {"source": v} if isinstance(v, str) else v for k, v in value.items()}
+        return value
+
+    @field_validator("write_back")
+    @classmethod
+    def _jira_fields_are_named(cls, value: WriteBack | None, info: ValidationInfo) -> WriteBack | None:
+        if value is None or info.data.get("kind") != "jira":
+            return value
+        bad = [key for key in value.fields if not JIRA_WRITE_FIELD.fullmatch(key)]
+        if bad:
+            raise ValueError(f"fields {', '.join(repr(k) for k in bad)}: name each Jira field by its display name "
+                             f"in braces, quoted (\"{{{bad[0].strip('{}')}}}\"), or by its id (customfield_10042)")
         return value
 
     @model_validator(mode="after")
@@ -128,6 +142,14 @@ class Mapping(Strict):
             for name, spec in self.fields.items()
         }
         return self.model_copy(update={"fields": fields})
+
+
+def jira_field_ref(key: str) -> tuple[str | None, str | None]:
+    """A Jira write_back key as (display name, None) for `{Name}` or (None, field id) for `customfield_…`."""
+    match = JIRA_WRITE_FIELD.fullmatch(key)
+    if match is None:
+        raise ValueError(f"not a Jira field reference: {key!r}")  # the mapping's validation refuses these
+    return match.group("name"), match.group("id")
 
 
 def find_mapping_file(ref: str, base_dir: Path) -> Path:

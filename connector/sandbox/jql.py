@@ -458,12 +458,13 @@ def parse(text: str) -> Query:
 
 # --------------------------------------------------------------------------------------------- schema
 
-FieldKind = Literal["date", "key", "project", "option", "labels", "text", "number", "user"]
+FieldKind = Literal["date", "key", "issueref", "project", "option", "labels", "text", "number", "user"]
 
 _OPS: dict[str, frozenset[str]] = {
     "date": frozenset({"=", "!=", "<", "<=", ">", ">=", "in", "not in", "is", "is not"}),
     "number": frozenset({"=", "!=", "<", "<=", ">", ">=", "in", "not in", "is", "is not"}),
     "key": frozenset({"=", "!=", "<", "<=", ">", ">=", "in", "not in"}),
+    "issueref": frozenset({"=", "!=", "in", "not in"}),
     "project": frozenset({"=", "!=", "in", "not in", "is", "is not"}),
     "option": frozenset({"=", "!=", "in", "not in", "is", "is not"}),
     "user": frozenset({"=", "!=", "in", "not in", "is", "is not"}),
@@ -477,7 +478,8 @@ class FieldSpec:
     """How JQL sees one field.
 
     `get(record)` returns the searchable value, normalised per kind:
-    date → epoch ms | None; key → (PROJECT, number); project/option/user → a canonical value | None
+    date → epoch ms | None; key → (PROJECT, number); issueref (another issue this one points at, such
+    as its parent) → (PROJECT, number) | None; project/option/user → a canonical value | None
     (the form `resolve` gives literals); labels → tuple of canonical values (lower-case strings when
     there is no `resolve`); text → lower-case string | None; number → float | None.
     `resolve(literal)` maps a literal to that form, to `EMPTY`, or to None when the value does not
@@ -793,7 +795,7 @@ class _Compiler:
         if resolved is EMPTY:
             return None
         if resolved is None:
-            if kind == "key":
+            if kind in ("key", "issueref"):
                 raise JQLError(f"An issue with key '{text}' does not exist for field '{name}'.")
             raise JQLError(f"The value '{text}' does not exist for the field '{name}'.")
         return resolved

@@ -24,7 +24,7 @@ from jira import JIRA, JIRAError
 from connector.config import BasicAuth, BearerAuth, JiraSystem, JiraTokenAuth, NativeSurvey
 from connector.errors import AuthError, RequestError, ResponseError, SystemError_
 from connector.http import Caller, RetryableStatus, classify, is_retryable
-from connector.mapping import Mapping, parse_datetime, read_path
+from connector.mapping import Mapping, jira_field_ref, parse_datetime, read_path
 from connector.model import (
     Cursor,
     FollowUpRef,
@@ -100,6 +100,7 @@ class JiraSource:
         self.unknown_fields: list[str] = []
         self.feedback_fields: dict[str, str] = {}  # "rating" / "date" -> JSM Satisfaction field ids
         self.field_types: dict[str, tuple[str, str]] = {}  # display name -> (id, schema type), for writes
+        self.field_kinds: dict[str, str] = {}  # field id -> schema type, for writes to a field named by id
         self.notify_off = True  # ask for notifyUsers=false until the site says the user may not
         self.resolved_mapping = mapping
         self.page_size = config.pull.page_size or mapping.page_size
@@ -160,7 +161,9 @@ class JiraSource:
         by_name: dict[str, str] = {}
         for f in fields:
             by_name.setdefault(str(f.get("name")), str(f["id"]))
-            self.field_types.setdefault(str(f.get("name")), (str(f["id"]), str((f.get("schema") or {}).get("type"))))
+            kind = str((f.get("schema") or {}).get("type"))
+            self.field_types.setdefault(str(f.get("name")), (str(f["id"]), kind))
+            self.field_kinds[str(f["id"])] = kind
             custom = (f.get("schema") or {}).get("custom")
             if custom in FEEDBACK_TYPES:  # found by type: the name is localised and the id differs per site
                 self.feedback_fields.setdefault(FEEDBACK_TYPES[custom], str(f["id"]))
@@ -369,7 +372,7 @@ class JiraSource:
             return {}
         if self.client is None:
             self.connect()
-        missing = sorted(n for n in spec.fields if n.strip("{}") not in self.field_types)
+        missing = sorted(n for n in spec.fields if self.write_target(n) is None)
         if missing:
             error = (f"{self.name}: the site has no field {', '.join(missing)}; create it or fix the mapping "
                      "(vloop setup jira --check)")
@@ -379,13 +382,22 @@ class JiraSource:
         with ThreadPoolExecutor(max_workers=self.config.http.max_concurrency) as pool:
             return first | dict(pool.map(self._write_one, items[1:]))
 
+    def write_target(self, key: str) -> tuple[str, str] | None:
+        """The (field id, schema type) a write_back key names, by `{Display name}` or by id; None when the
+        site's field list (as the integration user sees it) has no such field."""
+        name, field_id = jira_field_ref(key)
+        if name is not None:
+            return self.field_types.get(name)
+        kind = self.field_kinds.get(str(field_id))
+        return None if kind is None else (str(field_id), kind)
+
     def _write_one(self, item: WriteBackItem) -> tuple[int, WriteBackOutcome]:
         assert self.mapping.write_back is not None
         fields = {}
         for name, value in self.mapping.write_back.fields.items():
-            if item.values.get(value) is not None:
-                field_id, kind = self.field_types[name.strip("{}")]
-                fields[field_id] = _jira_value(item.values[value], kind)
+            target = self.write_target(name)
+            if item.values.get(value) is not None and target is not None:
+                fields[target[0]] = _jira_value(item.values[value], target[1])
         noted = False
         try:
             if fields:
@@ -434,37 +446,77 @@ class JiraSource:
         return self._platform_comment_has(platform, item.reference)
 
     def create_follow_up(self, request: FollowUpRequest) -> FollowUpRef:
-        """An issue labelled with the correlation key, linked to the ticket; found by label if it exists."""
+        """An issue labelled with the correlation key, linked to the ticket or a sub-task of it (`follow_up.as`);
+        found by label if it exists."""
         if self.client is None:
             self.connect()
-        target = self.config.follow_up
-        labels = [FOLLOW_UP_LABEL, request.correlation]
         found = self._search("search/jql" if self.cloud else "search", {
-            "jql": f'labels = "{request.correlation}"', "maxResults": 1, "fields": "created,issuelinks"})["issues"]
+            "jql": f'labels = "{request.correlation}"', "maxResults": 1,
+            "fields": "created,issuelinks,parent"})["issues"]
         if found:
-            issue = found[0]
-            links = (issue.get("fields") or {}).get("issuelinks") or []
-            if not any(request.ticket_number in (str((link.get(side) or {}).get("key")) for side in
-                                                 ("inwardIssue", "outwardIssue")) for link in links):
-                self._link(str(issue["key"]), request.ticket_number)  # the earlier run stopped before the link
-            created = parse_datetime((issue.get("fields") or {}).get("created")) or datetime.now(UTC)
-            return FollowUpRef(str(issue["id"]), str(issue["key"]), created)
-        project = target.project or request.ticket_number.rsplit("-", 1)[0]
+            return self._adopt_follow_up(found[0], request)
+        target = self.config.follow_up
+        project = request.ticket_number.rsplit("-", 1)[0]  # a sub-task's is always its parent's
         description = f"{request.description}\nDue: {request.due_at:%Y-%m-%d %H:%M} UTC"
-        fields: dict[str, Any] = {"project": {"key": project}, "issuetype": {"name": target.issue_type},
-                                  "summary": request.summary, "description": description,
-                                  "labels": labels, "duedate": request.due_at.strftime("%Y-%m-%d")}
+        fields: dict[str, Any] = {"project": {"key": project if target.subtask else target.project or project},
+                                  "issuetype": {"name": target.type_name}, "summary": request.summary,
+                                  "description": description, "labels": [FOLLOW_UP_LABEL, request.correlation],
+                                  "duedate": request.due_at.strftime("%Y-%m-%d")}
+        if target.subtask:
+            fields["parent"] = {"key": request.ticket_number}
         try:
-            created_issue = self._rest("POST", f"{self.url}/rest/api/2/issue", {"fields": fields}) or {}
+            created_issue = self._create_issue(fields)
+        except RequestError as exc:
+            if target.subtask and exc.status == 400:
+                raise self._subtask_refused(exc, project) from None
+            raise
+        key = str(created_issue.get("key"))
+        if not target.subtask:
+            self._link(key, request.ticket_number)
+        return FollowUpRef(str(created_issue.get("id")), key, datetime.now(UTC))
+
+    def _adopt_follow_up(self, issue: dict[str, Any], request: FollowUpRequest) -> FollowUpRef:
+        """A follow-up an earlier run created; linked now if that run stopped before the link. A sub-task of
+        the ticket needs none (Jira set its parent in the create itself); any other unlinked one was created
+        as a linked issue, whatever `follow_up.as` says today."""
+        fields = issue.get("fields") or {}
+        parent = str((fields.get("parent") or {}).get("key"))
+        links = fields.get("issuelinks") or []
+        linked = any(request.ticket_number in (str((link.get(side) or {}).get("key")) for side in
+                                               ("inwardIssue", "outwardIssue")) for link in links)
+        if parent != request.ticket_number and not linked:
+            self._link(str(issue["key"]), request.ticket_number)
+        created = parse_datetime(fields.get("created")) or datetime.now(UTC)
+        return FollowUpRef(str(issue["id"]), str(issue["key"]), created)
+
+    def _create_issue(self, fields: dict[str, Any]) -> dict[str, Any]:
+        url = f"{self.url}/rest/api/2/issue"
+        try:
+            return self._rest("POST", url, {"fields": fields}) or {}
         except RequestError as exc:
             if exc.status != 400 or "duedate" not in str(exc):
                 raise
-            # The due date is not on the project's create screen: it stays in the description.
-            fields.pop("duedate")
-            created_issue = self._rest("POST", f"{self.url}/rest/api/2/issue", {"fields": fields}) or {}
-        key = str(created_issue.get("key"))
-        self._link(key, request.ticket_number)
-        return FollowUpRef(str(created_issue.get("id")), key, datetime.now(UTC))
+        # The due date is not on the project's create screen: it stays in the description.
+        return self._rest("POST", url, {"fields": {k: v for k, v in fields.items() if k != "duedate"}}) or {}
+
+    def _subtask_refused(self, exc: RequestError, project: str) -> RequestError:
+        """Jira's 400 for a sub-task, with the fix for what it names (its `errors` are keyed by field). The
+        hint leaves the ticket out, so that one cause shared by many answers is reported once."""
+        detail, type_name = exc.detail, self.config.follow_up.type_name
+        if '"issuetype"' in detail:
+            hint = (f"the follow-up is a sub-task of type {type_name!r} in project {project}: add a sub-task issue "
+                    f"type to {project}'s issue type scheme (or name its sub-task type in follow_up.issue_type), "
+                    "or use follow_up.as: linked")
+        elif '"parent"' in detail:
+            hint = (f"Jira refused the ticket as the parent of a {type_name!r}: follow_up.issue_type must name a "
+                    "sub-task type, and the ticket must not be a sub-task itself; or use follow_up.as: linked")
+        elif '"project"' in detail or '"pid"' in detail:
+            hint = (f"the ticket is no longer in project {project} (moved?), and a sub-task must be in its "
+                    "parent's project: use follow_up.as: linked")
+        else:
+            hint = ("Jira names the field it refused (the sub-task's create screen may require it); or use "
+                    "follow_up.as: linked")
+        return RequestError(exc.system, exc.request, detail, status=exc.status, hint=hint)
 
     def _link(self, follow_up: str, ticket: str) -> None:
         self._rest("POST", f"{self.url}/rest/api/2/issueLink", {

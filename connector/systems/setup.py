@@ -8,7 +8,7 @@ Speaks only through the sources' own request helpers (`ServiceNowSource._get`, `
   ACLs cannot be evaluated through the API without writing, and a PATCH of the current values changes
   nothing, so it would not show whether a real change is allowed: write access is left to a manual
   check (docs/servicenow.md). Schema changes belong in an update set: vloop never adds columns.
-- Jira: `/field` resolves each `{Display name}` and its `schema.type`; `editmeta` of a recently resolved
+- Jira: `/field` resolves each `{Display name}` (or field id) and its `schema.type`; `editmeta` of a recently resolved
   issue the system syncs says whether the field is on the edit screen and settable for the integration
   user. `--create` posts the missing fields to `/field` (Administer Jira only); Jira gives a new field a
   global context but puts it on no screen, so adding it to the edit screen is always the next step.
@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from connector.errors import AuthError, RequestError, SystemError_
-from connector.mapping import Mapping
+from connector.mapping import Mapping, jira_field_ref
 from connector.systems.fieldtypes import (
     COLUMN_NAME,
     JIRA_CREATE,
@@ -91,7 +91,7 @@ def create_write_back_fields(source: JiraSource) -> WriteBackCheck:
     created: list[str] = []
     stopped: SystemError_ | None = None
     for f in check.fields:
-        if f.status != "missing":
+        if f.status != "missing" or _by_id(f.field):  # a field cannot be created with a chosen id
             out.append(f)
             continue
         name, spec = f.field.strip("{}"), JIRA_CREATE[f.value]
@@ -122,7 +122,8 @@ def create_write_back_fields(source: JiraSource) -> WriteBackCheck:
                      "with a global context (all projects and issue types) but on no screen, so they cannot be "
                      "set yet. Then run vloop setup jira --check.")
     if isinstance(stopped, RequestError | AuthError):
-        by_hand = [f"\"{f.field.strip('{}')}\" ({JIRA_CREATE[f.value].label})" for f in out if f.status == "missing"]
+        by_hand = [f"\"{f.field.strip('{}')}\" ({JIRA_CREATE[f.value].label})" for f in out
+                   if f.status == "missing" and not _by_id(f.field)]
         notes.append(f"Jira refused to create custom fields: {stopped.detail} — creating custom fields needs the "
                      f"Administer Jira global permission. Ask a Jira administrator to create {', '.join(by_hand)} "
                      f"and add them to the edit screen ({DOCS['jira']}).")
@@ -225,13 +226,14 @@ def _check_jira(source: JiraSource) -> WriteBackCheck:
     by_name: dict[str, list[dict[str, Any]]] = {}
     for f in fields:
         by_name.setdefault(str(f.get("name")), []).append(f)
+    by_id = {str(f.get("id")): [f] for f in fields}
     issue = _sample_issue(source)
     meta: dict[str, Any] | None = None
     if issue is not None:
         answer = source._rest("GET", f"{source.url}/rest/api/{source._version}/issue/{issue['id']}/editmeta")
         meta = (answer or {}).get("fields") or {}
     key = str(issue.get("key")) if issue is not None else None
-    checks = tuple(_jira_field(label, value, by_name.get(label.strip("{}"), []), meta, key)
+    checks = tuple(_jira_field(label, value, _matches(label, by_name, by_id), meta, key)
                    for label, value in wanted.items())
     notes = [] if key is None else [f"editability read from {key} (editmeta)"]
     return WriteBackCheck(source.name, checks, tuple(notes), key)
@@ -251,9 +253,24 @@ def _sample_issue(source: JiraSource) -> dict[str, Any] | None:
     return None
 
 
+def _by_id(label: str) -> bool:
+    return jira_field_ref(label)[1] is not None
+
+
+def _matches(label: str, by_name: dict[str, list[dict[str, Any]]],
+             by_id: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The fields a write_back key names: those with its display name (`{Name}`), or the one with its id."""
+    name, field_id = jira_field_ref(label)
+    return by_name.get(name, []) if name is not None else by_id.get(str(field_id), [])
+
+
 def _jira_field(label: str, value: str, matches: list[dict[str, Any]], meta: dict[str, Any] | None,
                 key: str | None) -> FieldCheck:
     name = label.strip("{}")
+    if not matches and _by_id(label):
+        return FieldCheck(label, value, "missing", "no field has this id (or the integration user cannot see it)",
+                          "correct the id (Jira settings → Issues → Custom fields, or GET /rest/api/3/field), or "
+                          "name the field by display name in braces")
     if not matches:
         spec = JIRA_CREATE[value]
         return FieldCheck(label, value, "missing", "no field has this name", (
@@ -261,7 +278,8 @@ def _jira_field(label: str, value: str, matches: list[dict[str, Any]], meta: dic
             "or by hand, then add it to the edit screen"))
     field = matches[0]
     field_id, kind = str(field.get("id")), str((field.get("schema") or {}).get("type"))
-    detail = f"{field_id}, {JIRA_LABELS.get(kind, kind)}"
+    detail = f"{field_id}, {JIRA_LABELS.get(kind, kind)}" if field_id != label else \
+        f"\"{field.get('name')}\", {JIRA_LABELS.get(kind, kind)}"
     if len(matches) > 1:
         detail += f"; {len(matches)} fields have this name and vloop writes the first"
     if not fits("jira", value, kind):

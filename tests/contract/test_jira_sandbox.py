@@ -574,3 +574,27 @@ def test_create_custom_field_checks_its_definition(cloud, serve, http):
     unknown = http.get(f"{base}/rest/api/3/search/jql", params={"jql": 'project = ITSD AND Quiet ~ "x"'},
                        timeout=TIMEOUT)
     assert unknown.status_code == 400
+
+
+def test_data_center_subtasks_createmeta_pages_and_parent_search(dc, serve, http):
+    """Sub-tasks on Data Center (REST v2): created under a parent, found by `parent in (...)`; createmeta
+    pages the project's issue types as `values`."""
+    base = serve(dc)
+    sub = {"project": {"key": "ITSD"}, "issuetype": {"name": "Sub-task"}, "summary": "Call back"}
+    made = [http.post(f"{base}/rest/api/2/issue", json={"fields": {**sub, "parent": {"key": parent}}},
+                      timeout=TIMEOUT).json()["key"] for parent in ("ITSD-2", "ITSD-3")]
+    found = http.get(f"{base}/rest/api/2/search", timeout=TIMEOUT, params={
+        "jql": "parent in (ITSD-2, ITSD-3) ORDER BY key ASC", "fields": "parent"}).json()
+    assert [(i["key"], i["fields"]["parent"]["key"]) for i in found["issues"]] == list(zip(made, ("ITSD-2", "ITSD-3"),
+                                                                                           strict=True))
+    assert [i["key"] for i in http.get(f"{base}/rest/api/2/search", timeout=TIMEOUT, params={
+        "jql": "parent != ITSD-2 AND project = ITSD", "fields": "parent"}).json()["issues"]] == [made[1]]
+    sorting = http.get(f"{base}/rest/api/2/search", params={"jql": "project = ITSD ORDER BY parent"}, timeout=TIMEOUT)
+    assert_jira_error(sorting, 400, "Field 'parent' does not support sorting.")
+    relational = http.get(f"{base}/rest/api/2/search", params={"jql": "parent > ITSD-2"}, timeout=TIMEOUT)
+    assert_jira_error(relational, 400, "The operator '>' is not supported by the 'parent' field.")
+    page = http.get(f"{base}/rest/api/2/issue/createmeta/ITSD/issuetypes", params={"maxResults": 4},
+                    timeout=TIMEOUT).json()
+    assert page["isLast"] is False and page["total"] == 6 and len(page["values"]) == 4
+    missing = http.get(f"{base}/rest/api/2/issue/createmeta/NOPE/issuetypes", timeout=TIMEOUT)
+    assert_jira_error(missing, 404, "No project could be found with key 'NOPE'.")

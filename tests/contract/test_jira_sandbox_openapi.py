@@ -288,3 +288,59 @@ def test_create_custom_field_needs_admin_and_answers_field_details(api: Api, sim
     assert field in api.call("GET", "/rest/api/3/field").json()
     meta = api.call("GET", "/rest/api/3/issue/ITSD-5/editmeta").json()
     assert field["id"] not in meta["fields"]  # created on no screen
+
+
+def test_subtask_create_read_and_search(api: Api, sim: JiraSimulator) -> None:
+    sub = {"project": {"key": "ITSD"}, "issuetype": {"name": "Sub-task"}, "summary": "Call the customer back"}
+    created = api.call("POST", "/rest/api/3/issue", json={"fields": {**sub, "parent": {"key": "ITSD-5"}}})
+    assert created.status_code == 201
+    key = created.json()["key"]
+    by_id = api.call("POST", "/rest/api/3/issue", json={"fields": {**sub, "parent": {"id": str(
+        sim.issue("ITSD-5")["id"])}}})
+    assert by_id.status_code == 201
+    child = api.call("GET", f"/rest/api/3/issue/{key}", params={"fields": "parent,issuetype,subtasks"}).json()
+    assert child["fields"]["parent"]["key"] == "ITSD-5" and child["fields"]["subtasks"] == []
+    assert child["fields"]["issuetype"]["subtask"] is True and child["fields"]["issuetype"]["hierarchyLevel"] == -1
+    parent = api.call("GET", "/rest/api/3/issue/ITSD-5", params={"fields": "parent,subtasks"}).json()
+    assert "parent" not in parent["fields"]  # left out, not null, on an issue without one
+    assert [s["key"] for s in parent["fields"]["subtasks"]] == [key, by_id.json()["key"]]
+    assert parent["fields"]["subtasks"][0]["fields"]["status"]["statusCategory"]["key"] == "new"
+    found = api.call("GET", "/rest/api/3/search/jql", params={"jql": "parent = ITSD-5 ORDER BY key ASC",
+                                                               "fields": "summary"}).json()
+    assert [i["key"] for i in found["issues"]] == [key, by_id.json()["key"]]
+    fields = {f["id"]: f for f in api.call("GET", "/rest/api/3/field").json()}
+    assert fields["subtasks"]["schema"] == {"type": "array", "items": "issuelinks", "system": "subtasks"}
+    assert "schema" not in fields["parent"] and fields["parent"]["clauseNames"] == ["parent"]
+
+
+def test_subtask_refusals_in_jiras_error_shape(api: Api, sim: JiraSimulator) -> None:
+    sub = {"project": {"key": "ITSD"}, "issuetype": {"name": "Sub-task"}, "summary": "Follow up"}
+    nested = api.call("POST", "/rest/api/3/issue", json={"fields": {**sub, "parent": {"key": "ITSD-6"}}}).json()
+    sim.add_project("OPS", "Operations")
+    refusals = [
+        (sub, {"issuetype": "Issue type is a sub-task but parent issue key or id not specified."}),
+        ({**sub, "issuetype": {"name": "Task"}, "parent": {"key": "ITSD-6"}},
+         {"parent": "Given parent work item does not belong to appropriate hierarchy."}),
+        ({**sub, "parent": {"key": nested["key"]}},
+         {"parent": "Given parent work item does not belong to appropriate hierarchy."}),
+        ({**sub, "project": {"key": "OPS"}, "parent": {"key": "ITSD-6"}},
+         {"project": "Sub-tasks must be created in the same project as the parent."}),
+    ]
+    for fields, errors in refusals:
+        refused = api.call("POST", "/rest/api/3/issue", json={"fields": fields})
+        assert refused.status_code == 400 and refused.json() == {"errorMessages": [], "errors": errors}
+    sim.set_issue_types("ITSD", ["Service Request", "Incident", "Task"])  # a scheme without a sub-task type
+    refused = api.call("POST", "/rest/api/3/issue", json={"fields": {**sub, "parent": {"key": "ITSD-6"}}})
+    assert refused.json()["errors"] == {"issuetype": "The issue type selected is invalid."}
+    assert [s["key"] for s in sim.issue("ITSD-6")["fields"]["subtasks"]] == [nested["key"]]  # nothing else made
+
+
+def test_issue_types_of_the_site_and_of_a_project_for_create(api: Api, sim: JiraSimulator) -> None:
+    types = {t["name"]: t for t in api.call("GET", "/rest/api/3/issuetype").json()}
+    assert types["Sub-task"]["subtask"] is True and types["Task"]["subtask"] is False
+    sim.set_issue_types("ITSD", ["Service Request", "Incident"])
+    page = api.call("GET", "/rest/api/3/issue/createmeta/ITSD/issuetypes", params={"maxResults": 1}).json()
+    assert [t["name"] for t in page["issueTypes"]] == ["Service Request"] and page["total"] == 2
+    sim.set_issue_types("ITSD", ["Service Request", "Sub-task"])
+    page = api.call("GET", "/rest/api/3/issue/createmeta/ITSD/issuetypes").json()
+    assert [(t["name"], t["subtask"]) for t in page["issueTypes"]] == [("Service Request", False), ("Sub-task", True)]

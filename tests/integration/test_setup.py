@@ -257,3 +257,33 @@ def test_jira_without_write_back_fields_has_nothing_to_check(tmp_path, sqlite_ur
         assert main(["-c", str(path), "setup", "jira", "--create"]) == 0
     out = capsys.readouterr().out
     assert out.count("lists no write_back fields") == 2 and "vloop setup jira --create" in out
+
+
+@pytest.mark.parametrize("mode", ["cloud", "datacenter"])
+def test_jira_fields_named_by_id_are_checked_like_named_ones(tmp_path, sqlite_url, capsys, mode):
+    with site("jira", world(10), mode=mode) as jira:
+        score = jira.sim.add_field("Customer score", "number")
+        band = jira.sim.add_field("Customer band", "text", on_screen=False)
+        answered = jira.sim.add_field("Answered at", "text")
+        fields = {score: "score", band: "band", answered: "answered_at", "customfield_99999": "sentiment"}
+        code, lines, _ = run(capsys, "-c", str(jira_config(tmp_path, sqlite_url, jira, fields)), "setup", "jira",
+                             "--check")
+    assert code == 1
+    assert {f: status(line) for f, line in lines.items()} == {
+        score: "ok", band: "not writable", answered: "wrong type", "customfield_99999": "missing"}
+    assert re.search(rf'^jsm: {score} \(score\): ok — "Customer score", Number, editable on ITSD-\d+$', lines[score])
+    assert "answered_at needs Date Time Picker" in lines[answered]
+    assert lines["customfield_99999"].endswith(
+        "missing — no field has this id (or the integration user cannot see it); fix: correct the id (Jira settings "
+        "→ Issues → Custom fields, or GET /rest/api/3/field), or name the field by display name in braces")
+
+
+def test_jira_create_makes_the_named_fields_and_leaves_a_missing_id_to_the_admin(tmp_path, sqlite_url, capsys):
+    with site("jira", world(10), admin=True) as jira:
+        path = jira_config(tmp_path, sqlite_url, jira, {"{Customer score}": "score", "customfield_99999": "band"})
+        code, lines, _ = run(capsys, "-c", str(path), "setup", "jira", "--create")
+        posted = jira.server.faults.count("/rest/api/3/field", "POST")
+    assert code == 1 and posted == 1  # an id cannot be chosen when creating: only the named field is made
+    assert {f: status(line) for f, line in lines.items()} == {"{Customer score}": "created",
+                                                              "customfield_99999": "missing"}
+    assert "correct the id" in lines["customfield_99999"]

@@ -217,3 +217,37 @@ def test_a_re_rated_jsm_answer_is_written_again_with_a_note_of_its_own(tmp_path,
     assert again.write_backs[0].written == 1 and again.write_backs[0].notes == 1
     assert issue["fields"][jira.sim.field_id("Customer score")] == (1 if score != 1 else 2)
     assert len(notes) == 2 and all(not n["public"] for n in notes) and "broke again" in notes[1]["body"]
+
+
+@pytest.mark.parametrize("mode", ["cloud", "datacenter"])
+def test_jira_fields_by_display_name_and_by_raw_id(tmp_path, sqlite_url, mode):
+    with site("jira", recent(150, seed=85), mode=mode, admin=True) as jira:
+        jira.sim.add_field("Customer score", "number")
+        band = jira.sim.add_field("Customer band", "text")
+        bundled = "jira-data-center" if mode == "datacenter" else "jira-service-management"
+        system = jira.system(mapping=mapping_with(tmp_path, bundled, {"{Customer score}": "score", band: "band"}))
+        loaded = load(native_config(tmp_path, sqlite_url, {"jira": system}), env=ENV)
+        store = Store.open(sqlite_url)
+        result = sync(loaded, store)
+        store.close()
+        got = answers(sqlite_url)
+        written = {str(i["id"]): i["fields"] for i in (jira.sim.issue(f"ITSD-{t.seq}") for t in jira.sim.world.tickets)}
+    assert result.write_backs[0].written == len(got) > 0 and result.write_backs[0].failed == 0
+    for ticket, (_, score) in got.items():
+        assert written[ticket][jira.sim.field_id("Customer score")] == score
+        assert written[ticket][band] in ("dissatisfied", "neutral", "satisfied")
+
+
+def test_a_jira_field_id_the_site_lacks_is_named(tmp_path, sqlite_url):
+    with site("jira", recent(80, seed=86), admin=True) as jira:
+        jira.sim.add_field("Customer score", "number")
+        system = jira.system(mapping=mapping_with(tmp_path, "jira-service-management",
+                                                  {"{Customer score}": "score", "customfield_99999": "band"}))
+        loaded = load(native_config(tmp_path, sqlite_url, {"jira": system}), env=ENV)
+        store = Store.open(sqlite_url)
+        result = sync(loaded, store)
+        store.close()
+        got = answers(sqlite_url)
+    assert result.write_backs[0].failed == len(got) > 0 and result.status == "partial"
+    assert list(result.write_backs[0].errors) == [
+        "jira: the site has no field customfield_99999; create it or fix the mapping (vloop setup jira --check)"]

@@ -263,3 +263,29 @@ def test_a_broken_theme_taxonomy_is_a_config_error_naming_its_file_and_key(tmp_p
     with pytest.raises(ConfigError) as caught:
         load(tmp_path / "vloop.yaml", env={})
     assert "themes.yaml:4: themes[0].patterns.en[0]: invalid regular expression" in str(caught.value)
+
+
+@pytest.mark.parametrize(("follow_up", "form", "issue_type", "project"), [
+    ("", "linked", "Task", None),
+    ("    follow_up: {project: OPS}\n", "linked", "Task", "OPS"),
+    ("    follow_up: {as: subtask}\n", "subtask", "Sub-task", None),
+    ("    follow_up: {as: subtask, issue_type: Sub-Task}\n", "subtask", "Sub-Task", None),
+])
+def test_jira_follow_up_forms_and_their_default_issue_types(tmp_path, follow_up, form, issue_type, project):
+    text = GOOD.replace('"file:jira-token"', "tok-12345") + follow_up
+    target = load(write(tmp_path, text), env={"SN_PASSWORD": "x" * 8}).config.systems["jsm"].follow_up
+    assert (target.as_, target.type_name, target.project) == (form, issue_type, project)
+
+
+def test_a_subtask_follow_up_refuses_project_and_link_type_naming_the_key_and_the_reason(tmp_path):
+    text = GOOD.replace('"file:jira-token"', "tok-12345") + (
+        "    follow_up:\n      as: subtask\n      project: OPS\n      link_type: Blocks\n")
+    assert problems(tmp_path, text, env={"SN_PASSWORD": "x" * 8}) == [
+        "vloop.yaml:16: systems.jsm.follow_up.project: a sub-task lives in its parent's project, the ticket's own: "
+        "remove project, or use as: linked to create follow-ups in another project",
+        "vloop.yaml:17: systems.jsm.follow_up.link_type: a sub-task is tied to the ticket as its parent, with no "
+        "issue link: remove link_type, or use as: linked",
+    ]
+    wrong = GOOD.replace('"file:jira-token"', "tok-12345") + "    follow_up: {as: child}\n"
+    assert problems(tmp_path, wrong, env={"SN_PASSWORD": "x" * 8}) == [
+        "vloop.yaml:14: systems.jsm.follow_up.as: Input should be 'linked' or 'subtask'"]

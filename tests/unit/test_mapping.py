@@ -135,3 +135,27 @@ def test_mapping_without_required_fields_is_refused():
                      "m.yaml")
     with pytest.raises(ConfigError, match="number, title, state, resolved_at must be mapped"):
         parse_mapping(doc)
+
+
+JIRA_MAPPING = ("kind: {kind}\ntable: incident\nresolved: {{jql: resolution IS NOT EMPTY, query: x, field: resolved}}\n"
+                "fields: {{id: id, number: key, title: fields.summary, state: x, resolved_at: y}}\n"
+                "write_back:\n  fields:\n{fields}")
+
+
+@pytest.mark.parametrize("fields", ['    "{Customer score}": score\n', "    customfield_10042: score\n",
+                                    '    "{Customer band}": band\n    customfield_10042: score\n'])
+def test_jira_write_back_fields_by_display_name_or_by_id(fields):
+    mapping = parse_mapping(parse_yaml(JIRA_MAPPING.format(kind="jira", fields=fields), "m.yaml"))
+    assert mapping.write_back is not None and "score" in mapping.write_back.fields.values()
+
+
+def test_a_jira_write_back_field_neither_braced_nor_an_id_is_refused_with_the_fix():
+    text = JIRA_MAPPING.format(kind="jira", fields="    Customer score: score\n    customfield_10042: band\n")
+    with pytest.raises(ConfigError) as info:
+        parse_mapping(parse_yaml(text, "m.yaml"))
+    assert [str(p) for p in info.value.problems] == [
+        "m.yaml:5: write_back: fields 'Customer score': name each Jira field by its display name in braces, "
+        "quoted (\"{Customer score}\"), or by its id (customfield_10042)"]
+    # ServiceNow names columns, never braces: its keys are not Jira's business.
+    servicenow = JIRA_MAPPING.format(kind="servicenow", fields="    u_vloop_score: score\n")
+    assert parse_mapping(parse_yaml(servicenow, "m.yaml")).write_back is not None

@@ -10,6 +10,10 @@ and the `jira` package make, behaving like the documented product (see shared/re
 - Issues, edits (`notifyUsers=false` needs admin rights), create and bulk create, links, platform
   comments (public unless the `sd.public.comment` property says internal), issue properties, and the
   JSM request comment and (experimental) feedback resources.
+- Sub-tasks: a "Sub-task" issue type (`subtask: true`), per-project issue type schemes (`createmeta`
+  lists them; `JiraSimulator.set_issue_types` takes the sub-task type away, as some service projects
+  are set up), `fields.parent` on create with Jira's refusals, `parent`/`subtasks` on read, and JQL
+  `parent = KEY`.
 - Fields: `/field`, `editmeta` (only fields on the edit screen), and creating a custom field
   (`POST /field`, admin only, created on no screen: `add_to_screen` is the admin's next step).
 

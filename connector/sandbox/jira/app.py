@@ -20,8 +20,10 @@ from connector.sandbox.jira.issues import (
     _create_bulk,
     _create_issue,
     _create_link,
+    _createmeta_types,
     _edit_issue,
     _get_issue_json,
+    _issue_types,
     _list_comments,
     _property_routes,
 )
@@ -124,6 +126,8 @@ def _platform(sim: JiraSimulator, request: Request, rest: list[str], view: _View
         return _issue_routes(sim, request, rest[1:], view, admin)
     if head == "issueLink" and n == 1 and method == "POST":
         return _create_link(sim, request, view)
+    if head == "issuetype" and n == 1 and method == "GET":
+        return 200, _issue_types(sim, view)
     if head == "issueLinkType" and n == 1 and method == "GET":
         return 200, {"issueLinkTypes": [_link_type_json(t, view) for t in LINK_TYPES]}
     raise _no_route(request)
@@ -136,6 +140,8 @@ def _issue_routes(sim: JiraSimulator, request: Request, rest: list[str], view: _
         return _create_issue(sim, request, view)
     if rest == ["bulk"] and method == "POST":
         return _create_bulk(sim, request, view)
+    if len(rest) == 3 and rest[0] == "createmeta" and rest[2] == "issuetypes" and method == "GET":
+        return 200, _createmeta_types(sim, request, rest[1], view)
     if not rest:
         raise _HTTPError(405, None)
     issue = sim._get_issue(rest[0])

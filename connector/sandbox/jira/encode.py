@@ -2,7 +2,8 @@
 `*navigable`, `-x`), the `names`/`schema` expansions, and one encoder per field role that writes the
 field's JSON text straight from the `_Issue`. A page is serialised as one list of fragments joined once,
 with each field's key prefix and encoder looked up once per page (the cached plan), not once per issue;
-this is what keeps a 100-issue page at a few milliseconds."""
+this is what keeps a 100-issue page at a few milliseconds. Optional fields (`parent`) are left out of
+an issue that has no value for them, as Jira does, on a slower path taken only when one is selected."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from connector.sandbox.jira.render import (
     _component_json,
     _dumps,
     _frag,
+    _issue_ref_json,
     _issuetype_json,
     _links_json,
     _option_frag,
@@ -75,6 +77,7 @@ def _issues_json(sim: JiraSimulator, issues: Sequence[_Issue], fids: Sequence[st
     if id_only:
         return ",".join([f'{{"id":"{issue.num}"}}' for issue in issues])
     plan = _plan(sim, fids)
+    sparse = any(fd.optional for _, _, fd in plan)
     head = f'{{"expand":"{sim._expand}","id":"'
     self_url = f'","self":"{view.base}/rest/api/{view.v}/issue/'
     out: list[str] = []
@@ -82,9 +85,12 @@ def _issues_json(sim: JiraSimulator, issues: Sequence[_Issue], fids: Sequence[st
     for n, issue in enumerate(issues):
         add(f'{head if n == 0 else "," + head}{issue.num}{self_url}{issue.num}","key":"{issue.project}-'
             f'{issue.seq}","fields":{{')
-        for prefix, encode, fd in plan:
-            add(prefix)
-            add(encode(sim, issue, view, fd))
+        if sparse:
+            add(_sparse_fields(sim, issue, view, plan))
+        else:
+            for prefix, encode, fd in plan:
+                add(prefix)
+                add(encode(sim, issue, view, fd))
         if properties:
             stored = issue.properties or {}
             wanted = stored if "*all" in properties else {k: stored[k] for k in properties if k in stored}
@@ -92,6 +98,17 @@ def _issues_json(sim: JiraSimulator, issues: Sequence[_Issue], fids: Sequence[st
         else:
             add("}}")
     return "".join(out)
+
+
+def _sparse_fields(sim: JiraSimulator, issue: _Issue, view: _View,
+                   plan: list[tuple[str, _Encoder, _FieldDef]]) -> str:
+    """The fields of one issue without the optional ones it has no value for."""
+    parts = []
+    for prefix, encode, fd in plan:
+        text = encode(sim, issue, view, fd)
+        if not (fd.optional and text == "null"):
+            parts.append(prefix.lstrip(",") + text)
+    return ",".join(parts)
 
 
 def _plan(sim: JiraSimulator, fids: Sequence[str]) -> list[tuple[str, _Encoder, _FieldDef]]:
@@ -189,6 +206,14 @@ def _enc_links(sim: JiraSimulator, i: _Issue, view: _View, fd: _FieldDef) -> str
     return _dumps(_links_json(i, view)) if i.links else "[]"
 
 
+def _enc_parent(sim: JiraSimulator, i: _Issue, view: _View, fd: _FieldDef) -> str:
+    return "null" if i.parent is None else _dumps(_issue_ref_json(i.parent, view))
+
+
+def _enc_subtasks(sim: JiraSimulator, i: _Issue, view: _View, fd: _FieldDef) -> str:
+    return _dumps([_issue_ref_json(s, view) for s in i.subtasks]) if i.subtasks else "[]"
+
+
 def _enc_comment(sim: JiraSimulator, i: _Issue, view: _View, fd: _FieldDef) -> str:
     return _dumps(_comments_page(sim, i, view))
 
@@ -231,7 +256,8 @@ _ENCODERS: dict[str, _Encoder] = {
     "summary": _enc_summary, "description": _enc_description, "issuetype": _enc_issuetype,
     "project": _enc_project, "status": _enc_status, "resolution": _enc_resolution,
     "priority": _enc_priority, "components": _enc_components, "labels": _enc_labels, "user": _enc_user,
-    "issuelinks": _enc_links, "comment": _enc_comment, "support_group": _enc_select, "category": _enc_select,
+    "issuelinks": _enc_links, "parent": _enc_parent, "subtasks": _enc_subtasks, "comment": _enc_comment,
+    "support_group": _enc_select, "category": _enc_select,
     "language": _enc_language, "request_type": _enc_request_type, "satisfaction": _enc_satisfaction,
     "satisfaction_date": _enc_satisfaction_date, "extra_number": _enc_extra, "extra_text": _enc_extra,
     "extra_select": _enc_extra, "extra_datetime": _enc_extra,

@@ -76,6 +76,13 @@ def _define_fields(sim: JiraSimulator) -> None:
         _FieldDef("issuelinks", "Linked Issues", "issuelinks",
                   {"type": "array", "items": "issuelinks", "system": "issuelinks"}, ("issueLink",),
                   orderable=False),
+        # As Cloud's /field lists them: `parent` without a schema and not "searchable", although JQL
+        # takes `parent = KEY`. The parent is set when a sub-task is created, not by an edit.
+        _FieldDef("parent", "Parent", "parent", {}, ("parent",), orderable=False, searchable=False,
+                  optional=True),
+        _FieldDef("subtasks", "Sub-tasks", "subtasks",
+                  {"type": "array", "items": "issuelinks", "system": "subtasks"}, ("subtasks",),
+                  orderable=False, searchable=False),
         _FieldDef("comment", "Comment", "comment", {"type": "comments-page", "system": "comment"},
                   ("comment",), navigable=False, orderable=False),
         _FieldDef("issuekey", "Key", "issuekey", {}, ("id", "issue", "issuekey", "key"), in_issue=False),

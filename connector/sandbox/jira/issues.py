@@ -1,6 +1,8 @@
 """The platform issue resources: `GET` and `PUT` of an issue (`notifyUsers=false` needs admin rights),
-create and bulk create, issue links, platform comments (public unless the `sd.public.comment` property
-says internal, or restricted by `visibility`), and issue properties. Every write stamps `updated`,
+create and bulk create (sub-tasks included: a sub-task type, and a parent of a standard type in the same
+project), the project's issue types for create (`createmeta`) and the site's (`issuetype`), issue links,
+platform comments (public unless the `sd.public.comment` property says internal, or restricted by
+`visibility`), and issue properties. Every write stamps `updated`,
 bumps the versions of the fields it touched (so cached searches that read them are recomputed) and
 records the emails Jira would have sent."""
 
@@ -12,8 +14,17 @@ from werkzeug.wrappers import Request
 
 from connector.sandbox.jira.encode import _field_selection, _issue_json, _names_schema
 from connector.sandbox.jira.fields import _apply, _edit_operations, _validate
-from connector.sandbox.jira.model import ISSUE_TYPES, LINK_TYPES, REQUEST_TYPES, _Comment, _Issue, _Link, _User
-from connector.sandbox.jira.render import _adf_text, _comment_json, _is_adf, _View
+from connector.sandbox.jira.model import (
+    ISSUE_TYPES,
+    LINK_TYPES,
+    REQUEST_TYPES,
+    SUBTASK_TYPES,
+    _Comment,
+    _Issue,
+    _Link,
+    _User,
+)
+from connector.sandbox.jira.render import _adf_text, _comment_json, _is_adf, _issuetype_json, _View
 from connector.sandbox.jira.search import _resolve_project
 from connector.sandbox.jira.web import (
     NOTIFY_NEEDS_ADMIN,
@@ -102,6 +113,10 @@ def _create_one(sim: JiraSimulator, body: Any, view: _View) -> tuple[_Issue | No
     issuetype = _issuetype_value(fields.pop("issuetype", None))
     if issuetype is None:
         errors["issuetype"] = "Specify a valid issue type"
+    parent_ref = fields.pop("parent", None)
+    parent = None
+    if project is not None and issuetype is not None:
+        parent = _check_hierarchy(sim, project, issuetype, parent_ref, errors)
     if "summary" not in fields:
         errors["summary"] = "You must specify a summary of the issue."
     try:
@@ -114,11 +129,44 @@ def _create_one(sim: JiraSimulator, body: Any, view: _View) -> tuple[_Issue | No
         return None, errors
     ms = sim.now_ms()
     issue = sim._new_issue(project, "", issuetype, ms, view.user)
-    if sim._is_service_project(project):
+    if sim._is_service_project(project) and parent is None:  # a sub-task is no customer request
         issue.request_type = next((n for n, (_, t) in REQUEST_TYPES.items() if t == issuetype), "Get IT help")
+    if parent is not None:
+        sim._adopt(parent, issue)
     _apply(sim, issue, changes)
     sim._touch(*(fd.id for fd, _, _ in changes))
     return issue, {}
+
+
+def _check_hierarchy(sim: JiraSimulator, project: str, issuetype: str, ref: Any,
+                     errors: dict[str, str]) -> _Issue | None:
+    """The parent of a sub-task, or None; Jira's per-field errors for a type the project's issue type
+    scheme lacks, a sub-task without a parent, a parent that cannot have sub-tasks or is elsewhere."""
+    if issuetype not in sim._project_types[project]:
+        errors["issuetype"] = "The issue type selected is invalid."  # the spec's bulk-create example
+        return None
+    subtask = issuetype in SUBTASK_TYPES
+    if ref is None:
+        if subtask:  # observed on Cloud and Data Center
+            errors["issuetype"] = "Issue type is a sub-task but parent issue key or id not specified."
+        return None
+    if not isinstance(ref, dict):
+        errors["parent"] = "data was not an object"  # observed (pycontribs/jira#396)
+        return None
+    text = str(ref.get("key") or ref.get("id") or "")
+    parent = sim._by_key.get(text.upper()) or (sim._by_num.get(int(text)) if text.isdigit() else None)
+    if parent is None:
+        errors["parent"] = "Could not find issue by id or key."  # wording unverified
+        return None
+    if not subtask or parent.issuetype in SUBTASK_TYPES:
+        # Observed on Cloud: a standard issue's parent must be an epic (the sandbox has none), and a
+        # sub-task's parent must be a standard issue, never another sub-task.
+        errors["parent"] = "Given parent work item does not belong to appropriate hierarchy."
+        return None
+    if parent.project != project:
+        errors["project"] = "Sub-tasks must be created in the same project as the parent."  # the spec's example
+        return None
+    return parent
 
 
 def _project_value(sim: JiraSimulator, value: Any) -> str | None:
@@ -127,6 +175,30 @@ def _project_value(sim: JiraSimulator, value: Any) -> str | None:
     text = str(value.get("key") or value.get("id") or "")
     key = _resolve_project(sim, text) if text else None
     return key if key is not None and (text.upper() == key or text == sim._projects[key][0]) else None
+
+
+def _issue_types(sim: JiraSimulator, view: _View) -> list[dict[str, Any]]:
+    """getIssueAllTypes: the types of the projects the caller can browse (here: every project)."""
+    used = set().union(*sim._project_types.values())
+    return [_issuetype_json(name, view) for name in ISSUE_TYPES if name in used]
+
+
+def _createmeta_types(sim: JiraSimulator, request: Request, project_ref: str, view: _View) -> dict[str, Any]:
+    """The issue types a create in the project may use: its issue type scheme, sub-task types included."""
+    key = _resolve_project(sim, project_ref)
+    if key is None:
+        raise _errors(404, f"No project could be found with key '{project_ref}'.")  # wording unverified
+    types = [_issuetype_json(n, view) for n in ISSUE_TYPES if n in sim._project_types[key]]
+    start = max(0, _int_arg(request.args.get("startAt"), "startAt", 0))
+    limit = _int_arg(request.args.get("maxResults"), "maxResults", 50)
+    if limit > 200:
+        raise _errors(400, "Parameter 'maxResults' must not exceed the limit '200'")
+    page = types[start:start + max(limit, 0)]
+    if sim.cloud:
+        return {"issueTypes": page, "maxResults": limit, "startAt": start, "total": len(types)}
+    # Data Center pages as `values` with `isLast` (shape unverified against a live 9.x site).
+    return {"values": page, "maxResults": limit, "startAt": start, "total": len(types),
+            "isLast": start + len(page) >= len(types)}
 
 
 def _issuetype_value(value: Any) -> str | None:

@@ -46,7 +46,10 @@ _CLOSE_CODE_RESOLUTION = {"Solution provided": "Done", "Workaround provided": "D
                           "Resolved by caller": "Done", "User error": "Cannot Reproduce",
                           "Known error": "Known Error"}
 ISSUE_TYPES: dict[str, str] = {"Service Request": "10001", "Incident": "10002", "Problem": "10003",
-                               "Change": "10004", "Task": "10005"}
+                               "Change": "10004", "Task": "10005", "Sub-task": "10006"}
+# Sub-task types sit one level below the standard ones (hierarchyLevel -1): their issues need a parent
+# of a standard type in their own project.
+SUBTASK_TYPES: frozenset[str] = frozenset({"Sub-task"})
 REQUEST_TYPES: dict[str, tuple[str, str]] = {
     "Get IT help": ("1", "Service Request"), "Report a system problem": ("2", "Incident"),
     "Reset password": ("3", "Service Request"), "Request access": ("4", "Service Request"),
@@ -143,6 +146,8 @@ class _Issue:
     comments: list[_Comment] | None = None
     links: list[_Link] | None = None
     properties: dict[str, Any] | None = None
+    parent: _Issue | None = None  # set at create for a sub-task, never changed
+    subtasks: list[_Issue] | None = None
 
     @property
     def key(self) -> str:
@@ -176,3 +181,4 @@ class _FieldDef:
     edit_ops: tuple[str, ...] = ()  # empty: not on the edit screen
     options: dict[str, str] = field(default_factory=dict)  # select: option id -> value
     searchable: bool = True  # a custom field created without a searcherKey is not (createCustomField)
+    optional: bool = False  # left out of the issue JSON when empty (`parent` of an issue without one)

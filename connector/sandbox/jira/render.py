@@ -22,6 +22,7 @@ from connector.sandbox.jira.model import (
     REQUEST_TYPES,
     RESOLUTIONS,
     STATUSES,
+    SUBTASK_TYPES,
     _Comment,
     _FieldDef,
     _Issue,
@@ -244,9 +245,10 @@ def _priority_json(priority: int, view: _View) -> dict[str, Any]:
 
 def _issuetype_json(name: str, view: _View) -> dict[str, Any]:
     tid = ISSUE_TYPES[name]
+    subtask = name in SUBTASK_TYPES
     return {"self": f"{view.base}/rest/api/{view.v}/issuetype/{tid}", "id": tid, "description": "",
             "iconUrl": f"{view.base}/secure/viewavatar?size=medium&avatarId=10553&avatarType=issuetype",
-            "name": name, "subtask": False, "hierarchyLevel": 0}
+            "name": name, "subtask": subtask, "hierarchyLevel": -1 if subtask else 0}
 
 
 def _resolution_json(name: str, view: _View) -> dict[str, Any]:
@@ -260,17 +262,20 @@ def _link_type_json(t: _LinkType, view: _View) -> dict[str, Any]:
             "self": f"{view.base}/rest/api/{view.v}/issueLinkType/{t.id}"}
 
 
+def _issue_ref_json(other: _Issue, view: _View) -> dict[str, Any]:
+    """Another issue as links, `parent` and `subtasks` embed it: id, key and four of its fields."""
+    return {"id": str(other.num), "key": other.key, "self": f"{view.base}/rest/api/{view.v}/issue/{other.num}",
+            "fields": {"summary": other.summary, "status": _status_json(other.status, view),
+                       "priority": _priority_json(other.priority, view),
+                       "issuetype": _issuetype_json(other.issuetype, view)}}
+
+
 def _links_json(issue: _Issue, view: _View) -> list[dict[str, Any]]:
     out = []
     for link in issue.links or []:
         other, side = (link.outward, "outwardIssue") if link.inward is issue else (link.inward, "inwardIssue")
         out.append({"id": str(link.id), "self": f"{view.base}/rest/api/{view.v}/issueLink/{link.id}",
-                    "type": _link_type_json(link.type, view),
-                    side: {"id": str(other.num), "key": other.key,
-                           "self": f"{view.base}/rest/api/{view.v}/issue/{other.num}",
-                           "fields": {"summary": other.summary, "status": _status_json(other.status, view),
-                                      "priority": _priority_json(other.priority, view),
-                                      "issuetype": _issuetype_json(other.issuetype, view)}}})
+                    "type": _link_type_json(link.type, view), side: _issue_ref_json(other, view)})
     return out
 
 

@@ -72,6 +72,8 @@ def _jql_fields(sim: JiraSimulator) -> list[jql.FieldSpec]:
         f("issuekey", ("key", "issuekey", "id", "issue"), "key", lambda i: (i.project, i.seq),
           resolve=partial(_resolve_key, sim)),
         f("project", ("project",), "project", attrgetter("project"), resolve=partial(_resolve_project, sim)),
+        f("parent", ("parent",), "issueref", lambda i: (i.parent.project, i.parent.seq) if i.parent else None,
+          resolve=partial(_resolve_key, sim), sortable=False),
         f("summary", ("summary",), "text", lambda i: i.summary.lower(), sort=lambda i: i.summary.lower()),
         f("description", ("description",), "text",
           lambda i: i.description.lower() if i.description else None, sortable=False),

@@ -29,6 +29,7 @@ from connector.sandbox.jira.model import (
     REQUEST_TYPES,
     RESOLUTIONS,
     STATUSES,
+    SUBTASK_TYPES,
     Mode,
     Notification,
     _Feedback,
@@ -87,6 +88,7 @@ class JiraSimulator:
         self.notifications: list[Notification] = []
         self._lock = threading.RLock()
         self._projects: dict[str, tuple[str, str, str]] = {}  # key -> (id, name, type)
+        self._project_types: dict[str, frozenset[str]] = {}  # key -> its issue type scheme's types
         self._next_seq: dict[str, int] = {}
         self._issues: list[_Issue] = []
         self._by_num: dict[int, _Issue] = {}
@@ -180,12 +182,25 @@ class JiraSimulator:
     def now_ms(self) -> int:
         return _ms(self.clock())
 
-    def add_project(self, key: str, name: str, *, project_type: str = "software") -> None:
-        """Add another project (e.g. a CSI register); issues are created in it through the API."""
+    def add_project(self, key: str, name: str, *, project_type: str = "software",
+                    issue_types: Iterable[str] | None = None) -> None:
+        """Add another project (e.g. a CSI register); issues are created in it through the API. Its
+        issue type scheme has `issue_types` (default: every type the site has, Sub-task included)."""
         with self._lock:
             self._projects[key.upper()] = (str(10000 + len(self._projects)), name, project_type)
             self._next_seq.setdefault(key.upper(), 1)
             self._schema_cache = None
+        self.set_issue_types(key, ISSUE_TYPES if issue_types is None else issue_types)
+
+    def set_issue_types(self, project: str, names: Iterable[str]) -> None:
+        """What an admin does in the project's issue type scheme: only these types may be created there
+        (e.g. without "Sub-task", as some service projects are set up)."""
+        wanted = frozenset(names)
+        if project.upper() not in self._projects or not wanted <= set(ISSUE_TYPES):
+            raise ValueError(f"unknown project {project!r} or issue types {sorted(wanted - set(ISSUE_TYPES))}; "
+                             f"types: {sorted(ISSUE_TYPES)}")
+        with self._lock:
+            self._project_types[project.upper()] = wanted
 
     def add_field(self, name: str, kind: Literal["number", "text", "select", "datetime"] = "number",
                   options: Sequence[str] = (), *, on_screen: bool = True) -> str:
@@ -267,14 +282,22 @@ class JiraSimulator:
                   reporter: Person | None = None, assignee: Person | None = None,
                   support_group: str | None = None, category: str | None = None, language: str | None = None,
                   labels: Sequence[str] = (), request_type: str | None = "Get IT help",
-                  created: datetime | None = None, resolved: datetime | None = None) -> str:
-        """Create an issue directly (reporter defaults to the API user); returns its key."""
+                  created: datetime | None = None, resolved: datetime | None = None,
+                  parent: str | None = None) -> str:
+        """Create an issue directly (reporter defaults to the API user); returns its key. With `parent`
+        (a key) it is a sub-task of that issue; `issuetype` must then be a sub-task type."""
         project_key = (project or self.project).upper()
         if project_key not in self._projects or issuetype not in ISSUE_TYPES or priority not in PRIORITIES:
             raise ValueError(f"unknown project {project_key!r}, issue type {issuetype!r} or priority {priority!r}")
         if request_type is not None and request_type not in REQUEST_TYPES:
             raise ValueError(f"unknown request type {request_type!r}; one of {sorted(REQUEST_TYPES)}")
+        if (parent is not None) != (issuetype in SUBTASK_TYPES):
+            raise ValueError("a sub-task type needs a parent, and only a sub-task type takes one")
         with self._lock:
+            parent_issue = self._get_issue(parent) if parent is not None else None
+            if parent_issue is not None and (parent_issue.project != project_key
+                                             or parent_issue.issuetype in SUBTASK_TYPES):
+                raise ValueError(f"{parent} cannot be the parent of a sub-task in {project_key}")
             self._check_option("support_group", support_group)
             self._check_option("category", category)
             ms = _ms(created) if created is not None else self.now_ms()
@@ -283,7 +306,9 @@ class JiraSimulator:
             issue.description, issue.priority, issue.labels = description, priority, list(labels)
             issue.assignee = self._user(assignee) if assignee is not None else None
             issue.support_group, issue.category, issue.language = support_group, category, language
-            issue.request_type = request_type if self._is_service_project(project_key) else None
+            issue.request_type = request_type if self._is_service_project(project_key) and not parent else None
+            if parent_issue is not None:
+                self._adopt(parent_issue, issue)
             if resolved is not None:
                 self.resolve(issue.key, resolved)
             return issue.key
@@ -328,6 +353,12 @@ class JiraSimulator:
                        assignee=None, creator=reporter)
         self._index(issue)
         return issue
+
+    def _adopt(self, parent: _Issue, subtask: _Issue) -> None:
+        """Make `subtask` a sub-task of `parent` (at create: Jira has no re-parenting here)."""
+        subtask.parent = parent
+        parent.subtasks = [*(parent.subtasks or []), subtask]
+        self._touch("parent", "subtasks")
 
     def _get_issue(self, id_or_key: str) -> _Issue:
         issue = self._by_key.get(id_or_key.upper())

@@ -12,11 +12,10 @@ import random
 import secrets
 import socket
 import tempfile
-import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from connector.config import Config, load
 from connector.loop.run import RunResult, sync
@@ -29,7 +28,7 @@ from connector.sandbox.world import build_world
 from connector.store import Store
 from connector.store.surveys import SurveyStore
 from connector.surveys.tokens import SurveyTokens
-from connector.surveys.web import create_app
+from connector.surveys.web import create_app, serve_in_thread
 
 # Bundled into the wheel as connector/demo.yaml; config/demo.yaml in a source checkout.
 JIRA_DEMO_TOKEN = "sandbox-token"
@@ -113,10 +112,7 @@ class _SurveyPage:
     """The real survey page (Flask under waitress) on a free loopback port, for the respondents."""
 
     def __init__(self) -> None:
-        from waitress.server import create_server
-
-        self._create_server = create_server
-        self._server: Any = None
+        self._stop: Callable[[], None] | None = None
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = int(probe.getsockname()[1])
@@ -127,12 +123,11 @@ class _SurveyPage:
         app = create_app(SurveyStore(store.engine), SurveyTokens(config.secret_keys(), max_age),
                          dict(config.surveys), public_url=self.url,
                          secret_key=config.secret_keys()[0], rate_limit_per_ip=100_000)
-        self._server = self._create_server(app, host="127.0.0.1", port=self.port, threads=4)
-        threading.Thread(target=self._server.run, name="survey-page", daemon=True).start()
+        _, self._stop = serve_in_thread(app, port=self.port, threads=4)
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        if self._stop is not None:
+            self._stop()
 
 
 def run_demo(*, tickets: int = 300, seed: int = 7, state: str | None = None) -> int:

@@ -446,3 +446,34 @@ def serve(app: Flask, host: str, port: int, trusted_proxies: int = 0) -> None:
     from waitress import serve as waitress_serve
 
     waitress_serve(app, host=host, port=port, **server_options(trusted_proxies))
+
+
+def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0,
+                    **options: Any) -> tuple[str, Callable[[], None]]:
+    """The page under waitress in a background thread (the demo, the tests): its URL and a stop function.
+
+    waitress's loop runs a round at a time until told to stop, and the sockets are closed only after it
+    has ended. Closing them from another thread while it sits in select() (what `server.close()` does)
+    makes it read freed descriptors, which the process may already have handed to a new socket or pipe.
+    """
+    from waitress import wasyncore
+    from waitress.server import create_server
+
+    server: Any = create_server(app, host=host, port=port, **options)
+    stopping = threading.Event()
+
+    def run() -> None:
+        while not stopping.is_set():
+            wasyncore.loop(timeout=0.05, map=server._map, count=1)
+
+    thread = threading.Thread(target=run, name="survey-page", daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        stopping.set()
+        thread.join(5)
+        for channel in list(server._map.values()):
+            channel.close()
+        server.task_dispatcher.shutdown()
+
+    return f"http://{host}:{server.effective_port}", stop

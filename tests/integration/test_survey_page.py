@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -20,14 +19,13 @@ from typing import Any
 import pytest
 import requests
 from sqlalchemy import func, insert, select
-from waitress.server import create_server
 
 from connector.config import SurveyConfig
 from connector.store import Store
 from connector.store.schema import clicks, invitations, optouts, responses, tickets
 from connector.store.surveys import SurveyStore
 from connector.surveys.tokens import SurveyTokens
-from connector.surveys.web import create_app, server_options
+from connector.surveys.web import create_app, serve_in_thread, server_options
 
 KEY = "k" * 40
 SURVEYS = {"resolved": "csat", "loyalty": "nps"}
@@ -68,23 +66,7 @@ class Page:
 
 
 def _serve(app: Any, trusted_proxies: int = 0) -> tuple[str, Callable[[], None]]:
-    server = create_server(app, host="127.0.0.1", port=0, **server_options(trusted_proxies))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-
-    def stop() -> None:
-        # Closed from the server's own loop thread (via its trigger), so select() never sees a closed socket.
-        def close_all() -> None:
-            for channel in list(server._map.values()):
-                if channel is not server and channel is not server.trigger:
-                    channel.close()
-            server.close()
-
-        server.trigger.pull_trigger(close_all)
-        thread.join(5)
-        server.task_dispatcher.shutdown()
-
-    return f"http://127.0.0.1:{server.effective_port}", stop
+    return serve_in_thread(app, **server_options(trusted_proxies))
 
 
 def _page(url: str, store_factory: Any, surveys: Mapping[str, Any] = SURVEYS, trusted_proxies: int = 0,

@@ -368,7 +368,7 @@ def _write_flags(store: Store, system: str, source: Source, now: datetime, repor
         conn.execute(update(flags).where(flags.c.system == system, flags.c.ticket_id.in_([r.ticket_id for r in rows]))
                      .values(attempts=flags.c.attempts + 1, updated_at=now))
     try:
-        outcomes = source.write_back(items)
+        outcomes = dict(source.write_back(items))
     except VloopError as exc:
         outcomes = {i: WriteBackOutcome(False, error=str(exc)) for i in range(len(items))}
     with store.engine.begin() as conn:

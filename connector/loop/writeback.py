@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -87,23 +88,33 @@ def write_back(store: Store, system: str, source: Source, spec: WriteBack, confi
     report = WriteBackReport(system)
     started = time.monotonic()
     report.queued = _enqueue(store, system, spec, config, now)
-    after = -1
-    while True:
-        rows = _pending(store, system, after)
-        if not rows:
-            break
-        after = rows[-1]["response_id"]
-        _count_attempt(store, [r["response_id"] for r in rows], now)
-        items = [_item(r) for r in rows]
-        try:
-            outcomes = source.write_back(items)
-        except VloopError as exc:  # the system failed as a whole: every item waits for the next run
-            outcomes = {i.key: WriteBackOutcome(False, error=str(exc)) for i in items}
-        _record(store, rows, outcomes, now, report)
+    handed: dict[int, dict[str, Any]] = {}  # rows given to the system and not yet recorded
+    answered: dict[int, WriteBackOutcome] = {}
+    try:
+        for key, outcome in source.write_back(_items(store, system, now, handed)):
+            answered[key] = outcome
+            if len(answered) >= CHUNK:
+                _record(store, [handed.pop(k) for k in answered if k in handed], answered, now, report)
+                answered = {}
+    except VloopError as exc:  # the system failed as a whole: what it was given waits for the next run
+        answered |= {k: WriteBackOutcome(False, error=str(exc)) for k in handed if k not in answered}
+    _record(store, list(handed.values()), answered, now, report)  # a row left unanswered stays pending
     report.duration_s = round(time.monotonic() - started, 3)
     for error, count in report.errors.most_common(3):
         log.error("%s: %d write-backs failed: %s", system, count, error)
     return report
+
+
+def _items(store: Store, system: str, now: datetime, handed: dict[int, dict[str, Any]]) -> Iterator[WriteBackItem]:
+    """Pending rows, CHUNK at a time, each chunk's attempt counted before its first item goes out. Drawn
+    as the system's calls need more work, so reading the next rows overlaps the calls in flight."""
+    after = -1
+    while rows := _pending(store, system, after):
+        after = rows[-1]["response_id"]
+        _count_attempt(store, [r["response_id"] for r in rows], now)
+        for row in rows:
+            handed[row["response_id"]] = row
+            yield _item(row)
 
 
 def _enqueue(store: Store, system: str, spec: WriteBack, config: Config, now: datetime) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -45,11 +45,13 @@ class Source(Protocol):
     def pull_native(self, since: datetime, native: NativeSurvey) -> Iterator[NativePage]:
         """Answers of the system's own satisfaction survey given at or after `since`, oldest first."""
 
-    def write_back(self, items: Sequence[WriteBackItem]) -> dict[int, WriteBackOutcome]:
-        """Put each item's values (and its note, once) on its ticket; an outcome per item key."""
+    def write_back(self, items: Iterable[WriteBackItem]) -> Iterator[tuple[int, WriteBackOutcome]]:
+        """Put each item's values (and its note, once) on its ticket; (item key, outcome) for each item, as
+        the system answers. Items are drawn from `items` in the caller's thread, a few calls ahead."""
 
     def create_follow_up(self, request: FollowUpRequest) -> FollowUpRef:
-        """The follow-up with this correlation key: found if it exists, else created and linked."""
+        """The follow-up with this correlation key: found if it exists, else created (linked to the ticket,
+        or under it as a sub-task where the system is configured so)."""
 
     def follow_up_states(self, remote_ids: list[str]) -> dict[str, FollowUpState]:
         """Current state of these follow-ups, 100 per request."""

@@ -12,8 +12,7 @@ zone at minute precision, which leaves silent gaps (shared reference jira-api.md
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -37,6 +36,7 @@ from connector.model import (
     WriteBackOutcome,
 )
 from connector.systems import RawPage
+from connector.systems.pipeline import pipelined
 
 log = logging.getLogger("vloop.jira")
 # The package logs whole response bodies (ticket text, personal data) at ERROR before raising; our own
@@ -364,23 +364,25 @@ class JiraSource:
 
         return self._call(f"{method} {url}", method, send, replay=method in ("GET", "HEAD", "PUT"))
 
-    def write_back(self, items: Sequence[WriteBackItem]) -> dict[int, WriteBackOutcome]:
+    def write_back(self, items: Iterable[WriteBackItem]) -> Iterator[tuple[int, WriteBackOutcome]]:
         """Per ticket one edit of the mapped fields (no re-read) and, once, an internal comment; tickets
-        in parallel up to the system's max_concurrency."""
+        in parallel up to the system's max_concurrency, outcomes as each ticket is done."""
         spec = self.mapping.write_back
-        if spec is None or not items:
-            return {}
+        stream = iter(items)
+        first = next(stream, None)
+        if spec is None or first is None:
+            return
         if self.client is None:
             self.connect()
         missing = sorted(n for n in spec.fields if self.write_target(n) is None)
         if missing:
             error = (f"{self.name}: the site has no field {', '.join(missing)}; create it or fix the mapping "
                      "(vloop setup jira --check)")
-            return {i.key: WriteBackOutcome(False, error=error) for i in items}
+            yield from ((i.key, WriteBackOutcome(False, error=error)) for i in (first, *stream))
+            return
         # The first alone: it finds out whether notifications may be turned off, once, for the others.
-        first = dict([self._write_one(items[0])])
-        with ThreadPoolExecutor(max_workers=self.config.http.max_concurrency) as pool:
-            return first | dict(pool.map(self._write_one, items[1:]))
+        yield self._write_one(first)
+        yield from pipelined(stream, lambda item: [self._write_one(item)], self.config.http.max_concurrency)
 
     def write_target(self, key: str) -> tuple[str, str] | None:
         """The (field id, schema type) a write_back key names, by `{Display name}` or by id; None when the

@@ -14,10 +14,10 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 
 import orjson
@@ -26,7 +26,7 @@ import requests
 from connector.config import BasicAuth, NativeSurvey, OAuthClientCredentials, ServiceNowSystem
 from connector.errors import AuthError, RequestError, ResponseError, SystemError_, TransientError
 from connector.http import Caller
-from connector.mapping import Mapping, parse_datetime
+from connector.mapping import Mapping, WriteBack, parse_datetime
 from connector.model import (
     Cursor,
     FollowUpRef,
@@ -40,6 +40,7 @@ from connector.model import (
 )
 from connector.redact import redact, register_secret
 from connector.systems import RawPage
+from connector.systems.pipeline import pipelined
 
 log = logging.getLogger("vloop.servicenow")
 SN_TIME = "%Y-%m-%d %H:%M:%S"
@@ -117,6 +118,16 @@ def _field(row: dict[str, Any], name: str, *, display: bool = False) -> str:
     if isinstance(value, dict):
         return str(value.get("display_value" if display else "value") or "")
     return str(value or "")
+
+
+@dataclass
+class _Batch:
+    """One Batch API call in the making: items already decided, items to send (with their request), and
+    the items whose note an earlier attempt left on the ticket."""
+
+    decided: dict[int, WriteBackOutcome] = field(default_factory=dict)
+    waiting: dict[str, tuple[WriteBackItem, dict[str, Any], dict[str, Any]]] = field(default_factory=dict)
+    noted: set[int] = field(default_factory=set)
 
 
 def _columns(body: dict[str, Any]) -> list[str]:
@@ -292,72 +303,83 @@ class ServiceNowSource:
                     out[str(row.get("instance"))] = text
         return out
 
-    def write_back(self, items: Sequence[WriteBackItem]) -> dict[int, WriteBackOutcome]:
+    def write_back(self, items: Iterable[WriteBackItem]) -> Iterator[tuple[int, WriteBackOutcome]]:
         """Field values and the work note of each item in one PATCH, 100 PATCHes per Batch API call,
-        calls in parallel up to the system's max_concurrency."""
+        calls in parallel up to the system's max_concurrency; outcomes as each call returns."""
         spec = self.mapping.write_back
-        if spec is None or not items:
-            return {}
-        out: dict[int, WriteBackOutcome] = {}
-        unclear = [i for i in items if i.unclear and i.note]
+        if spec is None:
+            return
+        yield from pipelined(self._batches(items, spec), self._batch, self.config.http.max_concurrency)
+
+    def _batches(self, items: Iterable[WriteBackItem], spec: WriteBack) -> Iterator[_Batch]:
+        """Batch API calls ready to send, built in the calling thread while earlier calls are in flight."""
+        stream = iter(items)
+        while chunk := list(islice(stream, BATCH_ITEMS)):
+            yield self._prepare(chunk, spec)
+
+    def _prepare(self, chunk: list[WriteBackItem], spec: WriteBack) -> _Batch:
+        batch = _Batch()
+        unclear = [i for i in chunk if i.unclear and i.note]
         try:
             noted = self._notes_present(unclear)
         except SystemError_ as exc:
             # Without the look-up a note could be added twice: those items wait for a run that can look.
-            out |= {i.key: WriteBackOutcome(False, error=f"cannot check for an earlier note: {exc}") for i in unclear}
-            items = [i for i in items if i.key not in out]
+            batch.decided |= {i.key: WriteBackOutcome(False, error=f"cannot check for an earlier note: {exc}")
+                              for i in unclear}
             noted = set()
-        work: list[tuple[WriteBackItem, dict[str, Any]]] = []
-        for item in items:
+        table = self.mapping.table or "incident"
+        for item in chunk:
+            if item.key in batch.decided:
+                continue
             body = {name: _sn_value(item.values[value]) for name, value in spec.fields.items()
                     if item.values.get(value) is not None}
             if item.note and item.key not in noted:
                 body["work_notes"] = item.note  # internal: `comments` would reach the customer
-            if body:
-                work.append((item, body))
-            else:
-                out[item.key] = WriteBackOutcome(True, note_written=bool(item.note))
-        chunks = [work[i:i + BATCH_ITEMS] for i in range(0, len(work), BATCH_ITEMS)]
-        with ThreadPoolExecutor(max_workers=self.config.http.max_concurrency) as pool:
-            for result in pool.map(self._batch, chunks):
-                out.update(result)
-        # A note found on the ticket is written, whatever became of the fields this time.
-        return {k: replace(o, note_written=True) if k in noted else o for k, o in out.items()}
+            if not body:  # nothing left to write: the note is on the ticket already, or none was wanted
+                batch.decided[item.key] = WriteBackOutcome(True, note_written=bool(item.note))
+                continue
+            batch.noted |= {item.key} & noted
+            columns = _columns(body)
+            headers = [{"name": "Content-Type", "value": "application/json"},
+                       {"name": "Accept", "value": "application/json"}]
+            if frozenset(columns) in self._columns_seen:  # checked once: the echoed record is not needed again
+                headers.append({"name": "X-no-response-body", "value": "true"})
+            batch.waiting[str(item.key)] = (item, body, {
+                "id": str(item.key), "method": "PATCH", "exclude_response_headers": True,
+                "url": f"/api/now/v2/table/{table}/{_sys_id(item.ticket_id)}"
+                       f"?sysparm_fields={','.join(['sys_id', *columns])}",
+                "headers": headers, "body": base64.b64encode(orjson.dumps(body)).decode()})
+        return batch
 
-    def _batch(self, chunk: list[tuple[WriteBackItem, dict[str, Any]]]) -> dict[int, WriteBackOutcome]:
+    def _batch(self, batch: _Batch) -> list[tuple[int, WriteBackOutcome]]:
         """One Batch API call; items the instance did not get to (`unserviced_requests`) go again."""
-        table = self.mapping.table or "incident"
-        waiting = {str(item.key): (item, body) for item, body in chunk}
-        out: dict[int, WriteBackOutcome] = {}
+        out = dict(batch.decided)
+        waiting = batch.waiting
         for _ in range(BATCH_ROUNDS):
             if not waiting:
                 break
-            requests_ = [{"id": key, "method": "PATCH", "exclude_response_headers": True,
-                          "url": f"/api/now/v2/table/{table}/{_sys_id(item.ticket_id)}"
-                                 f"?sysparm_fields={','.join(['sys_id', *_columns(body)])}",
-                          "headers": [{"name": "Content-Type", "value": "application/json"},
-                                      {"name": "Accept", "value": "application/json"}],
-                          "body": base64.b64encode(orjson.dumps(body)).decode()}
-                         for key, (item, body) in waiting.items()]
-            url = f"{self.base_url}/api/now/v1/batch"
             try:
-                response = self.caller.request("POST", url, replay=False, headers=JSON_HEADERS, data=orjson.dumps({
-                    "batch_request_id": f"vloop-{min(waiting)}", "rest_requests": requests_}))
+                response = self.caller.request(
+                    "POST", f"{self.base_url}/api/now/v1/batch", replay=False, headers=JSON_HEADERS,
+                    data=orjson.dumps({"batch_request_id": f"vloop-{min(waiting)}",
+                                       "rest_requests": [entry[2] for entry in waiting.values()]}))
             except (TransientError, SystemError_) as exc:
                 # A batch that may have been applied: fields are absolute, notes are looked up next time.
-                return out | {item.key: WriteBackOutcome(False, error=str(exc)) for item, _ in waiting.values()}
+                out |= {item.key: WriteBackOutcome(False, error=str(exc)) for item, _, _ in waiting.values()}
+                waiting = {}
+                break
             answer = self.caller.json(response, "POST")
             for result in answer.get("serviced_requests") or []:
                 entry = waiting.pop(str(result.get("id")), None)
                 if entry is not None:
-                    out[entry[0].key] = self._item_outcome(entry, result)
-        for item, _ in waiting.values():
+                    out[entry[0].key] = self._item_outcome(entry[0], entry[1], result)
+        for item, _, _ in waiting.values():
             out[item.key] = WriteBackOutcome(False, error="the instance left the request unserviced "
                                              f"{BATCH_ROUNDS} times (Batch API busy)")
-        return out
+        # A note found on the ticket is written, whatever became of the fields this time.
+        return [(k, replace(o, note_written=True) if k in batch.noted else o) for k, o in out.items()]
 
-    def _item_outcome(self, entry: tuple[WriteBackItem, dict[str, Any]], result: dict[str, Any]) -> WriteBackOutcome:
-        item, body = entry
+    def _item_outcome(self, item: WriteBackItem, body: dict[str, Any], result: dict[str, Any]) -> WriteBackOutcome:
         status = int(result.get("status_code") or 0)
         table = self.mapping.table or "incident"
         if 200 <= status < 300:

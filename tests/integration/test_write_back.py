@@ -90,6 +90,24 @@ def test_servicenow_fields_and_one_internal_note_per_answer(tmp_path, state_url,
     assert again.write_backs[0].written == 0 and sn.requests("/api/now/v1/batch") == batches
 
 
+def test_the_step_hands_its_chunks_over_as_one_stream(tmp_path, sqlite_url, sn, monkeypatch):
+    """Rows are read and committed CHUNK at a time, but the Batch API calls stay full across chunks."""
+    import connector.loop.writeback as step
+    import connector.systems.servicenow as servicenow
+
+    monkeypatch.setattr(step, "CHUNK", 7)
+    monkeypatch.setattr(servicenow, "BATCH_ITEMS", 10)
+    system = sn.system(mapping=mapping_with(tmp_path, "servicenow-incident", SN_FIELDS))
+    loaded = load(native_config(tmp_path, sqlite_url, {"servicenow": system}), env=ENV)
+    store = Store.open(sqlite_url)
+    result = sync(loaded, store)
+    store.close()
+    written = result.write_backs[0].written
+    assert written == len(answers(sqlite_url)) > 20 and result.write_backs[0].failed == 0
+    assert sn.requests("/api/now/v1/batch") == -(-written // 10)  # calls of 10, not one per chunk of 7
+    assert all(r["state"] == "done" and r["attempts"] == 1 for r in rows(sqlite_url).values())
+
+
 def surveyed(sim) -> list[str]:
     return sorted(i["trigger_id"] for i in sim.tables["asmt_assessment_instance"].values())
 

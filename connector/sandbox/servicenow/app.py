@@ -241,12 +241,15 @@ class TableApi(TableStore):
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
             raise ApiError(400, "Invalid batch request", "rest_requests must be a list of objects")
         adapter = self._routes.bind_to_environ(request.environ)
-        serviced = [self._batch_item(request, item, user, adapter) for item in items[:self.batch_max_items]]
+        renderers: dict[tuple[str, str], Callable[[Row], dict[str, Any]]] = {}  # one per query, for this batch
+        serviced = [self._batch_item(request, item, user, adapter, renderers)
+                    for item in items[:self.batch_max_items]]
         unserviced = [str(item.get("id", "")) for item in items[self.batch_max_items:]]
         return _Reply(200, {"batch_request_id": payload.get("batch_request_id", ""),
                             "serviced_requests": serviced, "unserviced_requests": unserviced})
 
-    def _batch_item(self, outer: Request, item: Mapping[str, Any], user: str, adapter: MapAdapter) -> dict[str, Any]:
+    def _batch_item(self, outer: Request, item: Mapping[str, Any], user: str, adapter: MapAdapter,
+                    renderers: dict[tuple[str, str], Callable[[Row], dict[str, Any]]]) -> dict[str, Any]:
         started = time.perf_counter()
         item_id = str(item.get("id", ""))
         url, method = str(item.get("url", "")), str(item.get("method", "")).upper()
@@ -263,23 +266,31 @@ class TableApi(TableStore):
             return _batch_result(item_id, reply, outer, True, started)
         path, _, query = url.partition("?")
         record = _RECORD.fullmatch(path) if method == "PATCH" else None
-        if (record is not None and item.get("exclude_response_headers") and record["table"] in self.tables
-                and headers.get("X-no-response-body", "").lower() != "true"):
+        if record is not None and item.get("exclude_response_headers") and record["table"] in self.tables:
             # The write-back's common case, answered as the full path would, without building a request.
-            reply = self._patch_item(record["table"], unquote(record["sys_id"]), query, data, user,
-                                     self._base(outer))
-            return _item_result(item_id, reply, orjson.dumps(reply.payload), [], started)
+            table = record["table"]
+            render = renderers.get((table, query))
+            if headers.get("X-no-response-body", "").lower() == "true":
+                render = None
+            elif render is None:
+                render = renderers[(table, query)] = self._renderer_for(
+                    MultiDict(parse_qsl(query)), table, self._base(outer))
+            reply = self._patch_item(table, unquote(record["sys_id"]), data, user, render)
+            body = b"" if reply.payload is None else orjson.dumps(reply.payload)
+            return _item_result(item_id, reply, body, [], started)
         inner = Request(_inner_environ(outer.environ, method, url, headers, data))
         reply = self._handle(inner, user, adapter)
         return _batch_result(item_id, reply, inner, bool(item.get("exclude_response_headers")), started)
 
-    def _patch_item(self, table: str, sys_id: str, query: str, data: bytes, user: str, base: str) -> _Reply:
+    def _patch_item(self, table: str, sys_id: str, data: bytes, user: str,
+                    render: Callable[[Row], dict[str, Any]] | None) -> _Reply:
+        """`render` None: the caller asked for no response body (`X-no-response-body`)."""
         try:
             self._require(table, sys_id)
             row = self._update(table, sys_id, _body_of(data), self.clock(), self._actor(user), enforce_acl=True)
         except ApiError as err:
             return _Reply(err.status, envelope(err.message, err.detail), err.headers)
-        return _Reply(200, {"result": self._renderer_for(MultiDict(parse_qsl(query)), table, base)(row)})
+        return _Reply(200, None if render is None else {"result": render(row)})
 
 
 _BASES: dict[tuple[str, str], str] = {}

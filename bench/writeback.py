@@ -112,7 +112,7 @@ def sandbox(kind: str, n: int, latency_ms: float, folder: Path) -> Iterator[Sand
 # --- the connector -----------------------------------------------------------------------------------
 
 
-def build_source(kind: str, url: str, folder: Path) -> Source:
+def build_source(kind: str, url: str, folder: Path, concurrency: int | None = None) -> Source:
     """The source as a sync run builds it: config and mapping loaded from files, then make_source."""
     bundled = "servicenow-incident" if kind == "servicenow" else "jira-service-management"
     mapping = yaml.safe_load((HERE.parent / "mappings" / f"{bundled}.yaml").read_text())
@@ -124,6 +124,8 @@ def build_source(kind: str, url: str, folder: Path) -> Source:
     else:
         system = {"kind": "jira", "url": url, "mapping": f"{kind}-write-back.yaml", "jql": "project = ITSD",
                   "auth": {"email": "vloop@example.com", "token": "${JIRA_TOKEN}"}}
+    if concurrency is not None:
+        system["http"] = {"max_concurrency": concurrency}
     config = folder / f"vloop-{kind}.yaml"
     config.write_text(yaml.safe_dump({"state": f"sqlite:///{folder / 'state.db'}", "systems": {kind: system}}))
     loaded = load(config, env=ENV)
@@ -277,16 +279,21 @@ def run_naive(box: Sandbox, sample: int, n: int, phase: int, concurrency: int, l
                served["by"], sample=sample, naive_s=round(wall * n / sample, 1))
 
 
-def run_servicenow(n: int, latency_ms: float, naive_sample: int, folder: Path, notes: bool) -> list[Row]:
+def run_servicenow(n: int, latency_ms: float, naive_sample: int, folder: Path, notes: bool,
+                   sweep: Sequence[int] = ()) -> list[Row]:
     with sandbox("servicenow", n, latency_ms, folder) as box:
         source = build_source("servicenow", box.url, folder)
         rows = [run_connector(box, source, "servicenow", "connector, fields", 0, False, latency_ms)]
         if notes:
             rows.append(run_connector(box, source, "servicenow", "connector, fields + note", 1, True, latency_ms))
         naive = run_naive(box, min(n, naive_sample), n, 2, rows[0].concurrency, latency_ms)
-    for row in rows:
-        row.naive_s = naive.naive_s
-    return [*rows, naive]
+        for row in rows:
+            row.naive_s = naive.naive_s
+        # The same write at other concurrencies: how the margin over the bound moves with the CPU contention.
+        swept = [run_connector(box, build_source("servicenow", box.url, folder, c), "servicenow",
+                               f"connector, fields, max_concurrency {c}", 3 + i, False, latency_ms)
+                 for i, c in enumerate(sweep)]
+    return [*rows, naive, *swept]
 
 
 def run_jira(n: int, latency_ms: float, folder: Path) -> list[Row]:
@@ -297,6 +304,11 @@ def run_jira(n: int, latency_ms: float, folder: Path) -> list[Row]:
 
 
 # --- the report --------------------------------------------------------------------------------------
+
+
+def swept(row: Row) -> bool:
+    """A row of the concurrency sweep, beside the default configuration's rows."""
+    return "max_concurrency" in row.variant
 
 
 def yes(value: bool) -> str:
@@ -363,7 +375,7 @@ def render(rows: list[Row], args: argparse.Namespace, command: str) -> str:
 
 def reading(rows: list[Row], args: argparse.Namespace) -> list[str]:
     notes: list[str] = []
-    sn = [r for r in rows if r.system == "servicenow" and not r.variant.startswith("naive")]
+    sn = [r for r in rows if r.system == "servicenow" and not r.variant.startswith("naive") and not swept(r)]
     if sn:
         counts = ", ".join(f"{r.served:,} for {r.n:,}" for r in sn if r.variant.endswith("fields"))
         notes.append(
@@ -407,6 +419,20 @@ def reading(rows: list[Row], args: argparse.Namespace) -> list[str]:
             "instead of werkzeug's server, a shorter interpreter switch interval. A real instance also spends "
             "server time on every item (ServiceNow: the Batch API \"has the same performance characteristics as "
             "individual API requests\"), so the latency-only bound is optimistic there too."]
+    sweep = sorted([r for r in rows if swept(r)] + [r for r in sn if r.variant.endswith("fields") and
+                                                    r.n == max(x.n for x in rows if swept(x))] if any(
+        swept(r) for r in rows) else [], key=lambda r: r.concurrency)
+    if sweep:
+        notes.append(
+            f"- **Other concurrencies** (the fields-only write of {sweep[0].n:,}, same sandbox): "
+            + ", ".join(f"{r.concurrency} at a time {r.wall_s:.2f} s against a bound of {r.lower_bound_s:.2f} s "
+                        f"({r.wall_s / r.lower_bound_s:.2f}x)" for r in sweep)
+            + f". Even {sweep[0].concurrency} at a time, where the two processes seldom wait for each other, each "
+            f"call took {sweep[0].wall_s * sweep[0].concurrency / sweep[0].served * 1000 - args.latency_ms:.1f} ms "
+            "beyond its latency: the simulator's 100 PATCHes and the connector's side of the call, done once per "
+            "call whatever the concurrency, and both processes waking from 20 ms of idle each time. The target "
+            f"leaves {0.25 * args.latency_ms:g} ms. More calls in flight add the wait for each process's "
+            "interpreter lock on top, so the ratio grows with the concurrency.")
     naive = [r for r in rows if r.variant.startswith("naive")]
     if naive:
         notes.append(
@@ -444,14 +470,17 @@ def main() -> int:
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--naive-sample", type=int, default=10_000, help="tickets the naive loop writes at most")
     parser.add_argument("--no-notes", action="store_true", help="skip the ServiceNow rows with a note per ticket")
+    parser.add_argument("--sweep", default="2,8", help="other max_concurrency values, at the largest ServiceNow N")
     parser.add_argument("--out", default=str(HERE / "RESULTS.md"))
     args = parser.parse_args()
     args.load = [os.getloadavg()[0], 0.0]
     folder = Path(tempfile.mkdtemp(prefix="vloop-bench-writeback-"))
     rows: list[Row] = []
     started = time.perf_counter()
-    for n in (int(x) for x in args.sn_sizes.split(",") if x):
-        for row in run_servicenow(n, args.latency_ms, args.naive_sample, folder, not args.no_notes):
+    sizes = [int(x) for x in args.sn_sizes.split(",") if x]
+    for n in sizes:
+        sweep = [int(c) for c in args.sweep.split(",") if c] if n == max(sizes) else []
+        for row in run_servicenow(n, args.latency_ms, args.naive_sample, folder, not args.no_notes, sweep):
             print(table_row(row), flush=True)
             rows.append(row)
     for n in (int(x) for x in args.jira_sizes.split(",") if x):
@@ -463,7 +492,7 @@ def main() -> int:
     print(f"total {args.total_s:.0f} s", flush=True)
     command = " ".join([".venv/bin/python bench/writeback.py", *sys.argv[1:]])
     write_section(Path(args.out), MARKER, render(rows, args, command))
-    return 0 if rows and all(r.within_target for r in rows) else 1
+    return 0 if rows and all(r.within_target for r in rows if not swept(r)) else 1
 
 
 if __name__ == "__main__":

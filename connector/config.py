@@ -153,7 +153,8 @@ class JiraFollowUp(Strict):
     project: str | None = Field(None, description="Project key of a linked follow-up issue; default the ticket's "
                                 "own. Not with as: subtask.")
     issue_type: str | None = Field(None, description="Issue type of the follow-up; default Task (linked) or "
-                                   "Sub-task (subtask), which must then be a sub-task type of the project.")
+                                   "the project's own sub-task type as Jira lists it (subtask); with subtask "
+                                   "it must be a sub-task type of the project.")
     link_type: str = Field("Relates", description="Issue link type between a linked follow-up and the ticket. "
                            "Not with as: subtask.")
 
@@ -174,7 +175,8 @@ class JiraFollowUp(Strict):
 
     @property
     def type_name(self) -> str:
-        """The issue type to create: the configured one, else the default of the chosen form."""
+        """The issue type to create: the configured one, else the default of the chosen form (for sub-tasks,
+        the classic name, used where the project's own cannot be read)."""
         return self.issue_type or ("Sub-task" if self.subtask else "Task")
 
 

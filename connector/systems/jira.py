@@ -21,7 +21,7 @@ import requests
 from jira import JIRA, JIRAError
 
 from connector.config import BasicAuth, BearerAuth, JiraSystem, JiraTokenAuth, NativeSurvey
-from connector.errors import AuthError, RequestError, ResponseError, SystemError_
+from connector.errors import AuthError, RequestError, ResponseError, SystemError_, TransientError
 from connector.http import Caller, RetryableStatus, classify, is_retryable
 from connector.mapping import Mapping, jira_field_ref, parse_datetime, read_path
 from connector.model import (
@@ -102,6 +102,7 @@ class JiraSource:
         self.field_types: dict[str, tuple[str, str]] = {}  # display name -> (id, schema type), for writes
         self.field_kinds: dict[str, str] = {}  # field id -> schema type, for writes to a field named by id
         self.notify_off = True  # ask for notifyUsers=false until the site says the user may not
+        self.subtask_types: dict[str, str] = {}  # project key -> the name of its sub-task issue type
         self.resolved_mapping = mapping
         self.page_size = config.pull.page_size or mapping.page_size
 
@@ -460,8 +461,9 @@ class JiraSource:
         target = self.config.follow_up
         project = request.ticket_number.rsplit("-", 1)[0]  # a sub-task's is always its parent's
         description = f"{request.description}\nDue: {request.due_at:%Y-%m-%d %H:%M} UTC"
+        type_name = self._subtask_type(project) if target.subtask and not target.issue_type else target.type_name
         fields: dict[str, Any] = {"project": {"key": project if target.subtask else target.project or project},
-                                  "issuetype": {"name": target.type_name}, "summary": request.summary,
+                                  "issuetype": {"name": type_name}, "summary": request.summary,
                                   "description": description, "labels": [FOLLOW_UP_LABEL, request.correlation],
                                   "duedate": request.due_at.strftime("%Y-%m-%d")}
         if target.subtask:
@@ -470,7 +472,7 @@ class JiraSource:
             created_issue = self._create_issue(fields)
         except RequestError as exc:
             if target.subtask and exc.status == 400:
-                raise self._subtask_refused(exc, project) from None
+                raise self._subtask_refused(exc, project, type_name) from None
             raise
         key = str(created_issue.get("key"))
         if not target.subtask:
@@ -501,10 +503,31 @@ class JiraSource:
         # The due date is not on the project's create screen: it stays in the description.
         return self._rest("POST", url, {"fields": {k: v for k, v in fields.items() if k != "duedate"}}) or {}
 
-    def _subtask_refused(self, exc: RequestError, project: str) -> RequestError:
+    def _subtask_type(self, project: str) -> str:
+        """The project's own sub-task type: "Sub-task" in classic schemes, "Subtask" in newer Cloud projects,
+        or whatever the admin named it. Read once per project and run from the create metadata; where that
+        cannot be read (Data Center before 8.4, no permission), the classic name, and a refusal says what
+        to set."""
+        if project not in self.subtask_types:
+            name = self.config.follow_up.type_name
+            try:
+                page = self._rest("GET", f"{self.url}/rest/api/2/issue/createmeta/{project}/issuetypes",
+                                  params={"maxResults": 200}) or {}
+            except TransientError:
+                raise  # the create waits for the next run, which may read them
+            except SystemError_ as exc:
+                log.info("%s: cannot read %s's issue types (%s); sub-task follow-ups use type %r", self.name,
+                         project, exc, name)
+            else:
+                types = page.get("issueTypes", page.get("values")) or []  # Cloud / Data Center page shapes
+                name = next((str(t["name"]) for t in types if t.get("subtask") and t.get("name")), name)
+            self.subtask_types[project] = name
+        return self.subtask_types[project]
+
+    def _subtask_refused(self, exc: RequestError, project: str, type_name: str) -> RequestError:
         """Jira's 400 for a sub-task, with the fix for what it names (its `errors` are keyed by field). The
         hint leaves the ticket out, so that one cause shared by many answers is reported once."""
-        detail, type_name = exc.detail, self.config.follow_up.type_name
+        detail = exc.detail
         if '"issuetype"' in detail:
             hint = (f"the follow-up is a sub-task of type {type_name!r} in project {project}: add a sub-task issue "
                     f"type to {project}'s issue type scheme (or name its sub-task type in follow_up.issue_type), "

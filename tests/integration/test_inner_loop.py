@@ -281,6 +281,21 @@ def test_jira_follow_up_as_a_subtask_of_the_ticket_created_once_tracked_and_neve
     assert key not in pulled and not set(made) & pulled  # a resolved sub-task is not a ticket to survey
 
 
+@pytest.mark.parametrize("mode", ["cloud", "datacenter"])
+def test_the_projects_own_subtask_type_is_used_when_none_is_configured(tmp_path, sqlite_url, mode):
+    """Newer Cloud projects call theirs "Subtask": read from the create metadata, once per project and run."""
+    with site("jira", recent(200, seed=98), mode=mode) as jira:
+        jira.sim.set_issue_types("ITSD", ["Service Request", "Incident", "Problem", "Change", "Task", "Subtask"])
+        loaded = load(loop_config(tmp_path, sqlite_url, {"jira": jira.system(follow_up=SUBTASK)}), env=ENV)
+        store = Store.open(sqlite_url)
+        result = sync(loaded, store)
+        store.close()
+        made = follow_up_issues(jira.sim)
+        assert result.inner.created == len(made) > 1 and result.inner.failed == 0
+        assert {i["fields"]["issuetype"]["name"] for i in made} == {"Subtask"}
+        assert jira.requests("/createmeta/ITSD/issuetypes") == 1
+
+
 def test_a_subtask_create_that_timed_out_is_found_not_repeated(tmp_path, sqlite_url):
     with site("jira", recent(200, seed=92)) as jira:
         # The first POST of a create carries the due date, which the sandbox's create screen lacks (400);

@@ -46,10 +46,12 @@ _CLOSE_CODE_RESOLUTION = {"Solution provided": "Done", "Workaround provided": "D
                           "Resolved by caller": "Done", "User error": "Cannot Reproduce",
                           "Known error": "Known Error"}
 ISSUE_TYPES: dict[str, str] = {"Service Request": "10001", "Incident": "10002", "Problem": "10003",
-                               "Change": "10004", "Task": "10005", "Sub-task": "10006"}
+                               "Change": "10004", "Task": "10005", "Sub-task": "10006", "Subtask": "10007"}
 # Sub-task types sit one level below the standard ones (hierarchyLevel -1): their issues need a parent
-# of a standard type in their own project.
-SUBTASK_TYPES: frozenset[str] = frozenset({"Sub-task"})
+# of a standard type in their own project. Newer Cloud projects name theirs "Subtask".
+SUBTASK_TYPES: frozenset[str] = frozenset({"Sub-task", "Subtask"})
+# A project's issue type scheme unless a test says otherwise: the classic one, with "Sub-task".
+DEFAULT_ISSUE_TYPES: frozenset[str] = frozenset(ISSUE_TYPES) - {"Subtask"}
 REQUEST_TYPES: dict[str, tuple[str, str]] = {
     "Get IT help": ("1", "Service Request"), "Report a system problem": ("2", "Incident"),
     "Reset password": ("3", "Service Request"), "Request access": ("4", "Service Request"),

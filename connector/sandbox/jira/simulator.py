@@ -24,6 +24,7 @@ from connector.sandbox.jira.model import (
     _FIRST_EXTRA_FIELD_ID,
     _STATE_STATUS,
     _TITLE_REQUEST_TYPE,
+    DEFAULT_ISSUE_TYPES,
     ISSUE_TYPES,
     PRIORITIES,
     REQUEST_TYPES,
@@ -185,12 +186,12 @@ class JiraSimulator:
     def add_project(self, key: str, name: str, *, project_type: str = "software",
                     issue_types: Iterable[str] | None = None) -> None:
         """Add another project (e.g. a CSI register); issues are created in it through the API. Its
-        issue type scheme has `issue_types` (default: every type the site has, Sub-task included)."""
+        issue type scheme has `issue_types` (default: the classic scheme, Sub-task included)."""
         with self._lock:
             self._projects[key.upper()] = (str(10000 + len(self._projects)), name, project_type)
             self._next_seq.setdefault(key.upper(), 1)
             self._schema_cache = None
-        self.set_issue_types(key, ISSUE_TYPES if issue_types is None else issue_types)
+        self.set_issue_types(key, DEFAULT_ISSUE_TYPES if issue_types is None else issue_types)
 
     def set_issue_types(self, project: str, names: Iterable[str]) -> None:
         """What an admin does in the project's issue type scheme: only these types may be created there

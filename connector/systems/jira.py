@@ -50,6 +50,12 @@ HINTS = {
     404: "check the Jira URL (Data Center installs may have a context path)",
     410: "this Jira Cloud site removed the legacy search API; set deployment: cloud or auto",
 }
+WRITE_HINTS = HINTS | {  # edits, comments, follow-ups and links: what the search hints say does not apply
+    400: "Jira names the field it refused above; check the mapping's write_back fields and the system's "
+         "follow_up settings (docs/jira.md)",
+    403: "the integration user lacks the permission for this write (Edit issues, Add comments, Create issues "
+         "or Link issues in the project; docs/jira.md section 1)",
+}
 FEEDBACK_TYPES = {"com.atlassian.servicedesk:sd-request-feedback": "rating",
                   "com.atlassian.servicedesk:sd-request-feedback-date": "date"}
 FOLLOW_UP_LABEL = "vloop-follow-up"  # on every follow-up issue: kept out of the pull, never surveyed
@@ -135,7 +141,9 @@ class JiraSource:
                         raise requests.ConnectionError(str(exc.status_code)) from None
                     if is_retryable(RetryableStatus(response), method):
                         raise RetryableStatus(response) from None
-                    raise classify(self.name, method, response.url or what, response, HINTS) from None
+                    url = response.url or what
+                    writing = method in ("POST", "PUT", "DELETE") and "/search" not in url
+                    raise classify(self.name, method, url, response, WRITE_HINTS if writing else HINTS) from None
 
         return self.caller.call(attempt, method=method, what=what, replay=replay)
 

@@ -218,6 +218,22 @@ def test_jira_fields_with_one_edit_each_and_an_internal_comment(tmp_path, sqlite
     assert again.write_backs[0].written == 0 and jira.requests("/rest/api/2/issue/") == edits
 
 
+def test_a_jira_field_off_the_edit_screen_is_refused_with_the_write_back_fix(tmp_path, sqlite_url):
+    with site("jira", recent(60, seed=84)) as jira:
+        jira.sim.add_field("Customer score", "number", on_screen=False)  # the admin forgot the edit screen
+        jira.sim.add_field("Customer band", "text")
+        system = jira.system(mapping=mapping_with(tmp_path, "jira-service-management", JIRA_FIELDS))
+        loaded = load(native_config(tmp_path, sqlite_url, {"jira": system}), env=ENV)
+        store = Store.open(sqlite_url)
+        result = sync(loaded, store)
+        store.close()
+    errors = list(result.write_backs[0].errors)
+    assert result.write_backs[0].failed == len(answers(sqlite_url)) > 0 and errors
+    assert all("HTTP 400" in e and "cannot be set" in e and "write_back fields" in e and "jql" not in e
+               for e in errors)
+    assert all(r["state"] == "pending" for r in rows(sqlite_url).values())
+
+
 def test_a_re_rated_jsm_answer_is_written_again_with_a_note_of_its_own(tmp_path, sqlite_url):
     with site("jira", recent(150, seed=84), admin=True) as jira:
         jira.sim.add_field("Customer score", "number")
